@@ -1,0 +1,1 @@
+//! CloudFront standard (W3C) access logs.

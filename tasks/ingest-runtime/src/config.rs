@@ -1,0 +1,182 @@
+//! The command line every job shares. Each option can also be set through its environment
+//! variable; secrets are read from the environment only and never appear as options.
+//! The full list of variables is in docs/contract.md (and `--print-contract`).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::secret::Secret;
+use crate::time::Date;
+
+/// Environment variables that carry secrets. Read once at start-up; never printed.
+pub const SECRET_ENV: &[(&str, &str)] = &[(
+    "MATTERMOST_WEBHOOK_URL",
+    "Mattermost incoming-webhook URL for failure alerts; unset = no alerts",
+)];
+
+/// Airflow context the DAGs pass to the pod, quoted in alerts.
+pub const AIRFLOW_CONTEXT_ENV: &[&str] = &[
+    "AIRFLOW_CTX_DAG_ID",
+    "AIRFLOW_CTX_TASK_ID",
+    "AIRFLOW_CTX_DAG_RUN_ID",
+    "AIRFLOW_CTX_TRY_NUMBER",
+    "AIRFLOW_TASK_LOG_URL",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    Json,
+    Text,
+}
+
+/// Options shared by every job.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Logical date to load (Airflow's `{{ ds }}`).
+    #[arg(
+        long,
+        env = "INGEST_DATE",
+        value_name = "YYYY-MM-DD",
+        required_unless_present = "print_contract"
+    )]
+    pub date: Option<Date>,
+
+    /// Where the raw files are: s3://bucket/prefix, or a local directory with the same key layout.
+    /// Repeatable; in the env variable, comma-separated.
+    #[arg(
+        long = "source",
+        env = "INGEST_SOURCE",
+        value_name = "S3_URL_OR_DIR",
+        value_delimiter = ',',
+        required_unless_present = "print_contract"
+    )]
+    pub sources: Vec<String>,
+
+    /// Target table as <schema>.<table>; the rejects go to <schema>.<table>_rejects.
+    #[arg(long, env = "INGEST_TABLE", value_name = "SCHEMA.TABLE")]
+    pub table: Option<String>,
+
+    /// Lake root directory: partitions are written to <lake>/<schema>/<table>/dt=<date>/.
+    #[arg(
+        long,
+        env = "INGEST_LAKE",
+        value_name = "DIR",
+        default_value = "./lake"
+    )]
+    pub lake: PathBuf,
+
+    /// Fail (exit 3) when rejected / (loaded + rejected) lines exceed this ratio. The rejects
+    /// are still stored; the table partition is left unchanged.
+    #[arg(long, env = "INGEST_MAX_REJECT_RATIO", value_name = "RATIO", default_value_t = 0.01, value_parser = parse_ratio)]
+    pub max_reject_ratio: f64,
+
+    /// Succeed with an empty partition when the date has no input files (default: fail, exit 3,
+    /// since a day without files usually means a wrong --source).
+    #[arg(long, env = "INGEST_ALLOW_EMPTY")]
+    pub allow_empty: bool,
+
+    /// Parse and count everything, write nothing.
+    #[arg(long, env = "INGEST_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Parallel parse workers (default: the number of CPUs).
+    #[arg(long, env = "INGEST_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+
+    /// Lineage id stored in every row (default: generated from the start time).
+    #[arg(long, env = "INGEST_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Log format: json in pods, text on a terminal.
+    #[arg(long, env = "INGEST_LOG_FORMAT", value_enum, default_value = "auto")]
+    pub log_format: LogFormat,
+
+    /// S3 endpoint URL, for S3-compatible servers (default: AWS).
+    #[arg(long, env = "INGEST_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Use path-style S3 addressing (needed by most S3-compatible servers).
+    #[arg(long, env = "INGEST_S3_FORCE_PATH_STYLE")]
+    pub s3_force_path_style: bool,
+
+    /// Attempts per S3 request before the run fails as transient (exit 4).
+    #[arg(long, env = "INGEST_S3_MAX_ATTEMPTS", value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub s3_max_attempts: u32,
+
+    /// Username shown on failure alerts.
+    #[arg(long, env = "MATTERMOST_USERNAME", value_name = "NAME")]
+    pub alert_username: Option<String>,
+
+    /// Icon URL shown on failure alerts.
+    #[arg(long, env = "MATTERMOST_ICON_URL", value_name = "URL")]
+    pub alert_icon_url: Option<String>,
+
+    /// Channel override for failure alerts (default: the webhook's channel).
+    #[arg(long, env = "MATTERMOST_CHANNEL", value_name = "CHANNEL")]
+    pub alert_channel: Option<String>,
+
+    /// Print this job's contract (options, env variables, secrets, exit codes) as JSON and exit.
+    #[arg(long)]
+    pub print_contract: bool,
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("expected a number between 0 and 1, got {s:?}"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("expected a number between 0 and 1, got {v}"));
+    }
+    Ok(v)
+}
+
+/// The secrets, read from the environment.
+pub struct Secrets {
+    pub webhook_url: Option<Secret>,
+}
+
+impl Secrets {
+    pub fn from_env() -> Secrets {
+        Secrets {
+            webhook_url: std::env::var("MATTERMOST_WEBHOOK_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Secret::from(v.trim().to_owned())),
+        }
+    }
+}
+
+/// Quotes a value for a POSIX shell when needed (for the re-run command).
+pub fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_are_bounded() {
+        assert_eq!(parse_ratio("0.05").unwrap(), 0.05);
+        assert!(parse_ratio("1.5").unwrap_err().contains("between 0 and 1"));
+        assert!(parse_ratio("x").is_err());
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("s3://b/p"), "s3://b/p");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,1 @@
+//! CSV records mapped by header name.

@@ -1,0 +1,112 @@
+//! The interface between the runtime and a job's file format.
+//!
+//! The runtime lists, downloads and decompresses objects; a [`RecordFormat`] turns the bytes of one
+//! object into rows and rejects through a [`RecordSink`]. Line-oriented formats use
+//! [`crate::lines::for_each_line`]; others (CSV with quoted newlines) read the `BufRead` directly.
+
+use std::any::Any;
+use std::io::{self, BufRead};
+
+use crate::table::{RowWriter, TableSchema};
+
+/// Per-worker state a format accumulates across objects (for derived tables).
+pub type FormatState = Box<dyn Any + Send>;
+
+/// A table computed from the whole date rather than line by line (e.g. one row per server per
+/// day). It lives in the same schema as `--table`, is partitioned by date like it, and is
+/// committed with it.
+#[derive(Debug)]
+pub struct DerivedTable {
+    pub name: &'static str,
+    pub schema: &'static TableSchema,
+    pub doc: &'static str,
+}
+
+/// A job's file format: parses one decompressed object.
+pub trait RecordFormat: Send + Sync + 'static {
+    /// The table the rows go to (data columns; the runtime appends lineage columns).
+    fn schema(&self) -> &'static TableSchema;
+
+    /// Reads the whole object, emitting every record as a row or a reject.
+    ///
+    /// Return `Err` only when the object as a whole cannot be read (I/O, corrupt compression, a
+    /// header that makes every line meaningless); a bad line is a reject, not an error.
+    fn read_object(
+        &self,
+        key: &str,
+        input: &mut dyn BufRead,
+        out: &mut dyn RecordSink,
+    ) -> Result<(), ReadError>;
+
+    /// Tables derived from the whole date; none by default.
+    fn derived_tables(&self) -> &'static [DerivedTable] {
+        &[]
+    }
+
+    /// A fresh per-worker state, reachable through [`RecordSink::state`] while reading.
+    fn new_state(&self) -> Option<FormatState> {
+        None
+    }
+
+    /// Merges the workers' states and writes the derived tables' rows.
+    fn write_derived(
+        &self,
+        _states: Vec<FormatState>,
+        _out: &mut dyn DerivedSink,
+    ) -> Result<(), ReadError> {
+        Ok(())
+    }
+}
+
+/// Where [`RecordFormat::write_derived`] writes rows: `table` indexes
+/// [`RecordFormat::derived_tables`].
+pub trait DerivedSink {
+    fn row(
+        &mut self,
+        table: usize,
+        write: &mut dyn FnMut(&mut RowWriter<'_>),
+    ) -> Result<(), ReadError>;
+}
+
+/// Where a format sends what it parsed.
+pub trait RecordSink {
+    /// Writes one row: `write` must write every data column in schema order.
+    fn row(
+        &mut self,
+        line: u64,
+        write: &mut dyn FnMut(&mut RowWriter<'_>),
+    ) -> Result<(), ReadError>;
+
+    /// Keeps a line that did not parse, with the reason (which names what was expected).
+    fn reject(&mut self, line: u64, raw: &[u8], reason: &str) -> Result<(), ReadError>;
+
+    /// Counts a named data-quality event that did not reject the line (shown in the run summary).
+    fn count(&mut self, counter: &'static str, n: u64);
+
+    /// True once the run was interrupted; formats stop early by returning [`ReadError::Cancelled`].
+    fn is_cancelled(&self) -> bool;
+
+    /// This worker's format state (see [`RecordFormat::new_state`]).
+    fn state(&mut self) -> Option<&mut (dyn Any + Send)>;
+}
+
+/// Why an object could not be read to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Reading the bytes failed: the source (S3, disk) or the decompressor.
+    #[error("reading failed at line {line}")]
+    Io {
+        line: u64,
+        #[source]
+        source: io::Error,
+    },
+    /// The object cannot be interpreted at all (e.g. a CSV header without a required column).
+    #[error("{0}")]
+    Format(String),
+    /// Writing the parsed rows failed.
+    #[error("writing rows failed")]
+    Sink(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The run was interrupted.
+    #[error("interrupted")]
+    Cancelled,
+}

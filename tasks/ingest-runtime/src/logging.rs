@@ -1,0 +1,34 @@
+//! Structured logs on stderr: JSON lines in pods, a compact human format on a terminal.
+//! The filter comes from `RUST_LOG` (default `info`).
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Resolves `auto` by looking at stderr.
+pub fn resolve(format: LogFormat) -> LogFormat {
+    match format {
+        LogFormat::Auto if std::io::stderr().is_terminal() => LogFormat::Text,
+        LogFormat::Auto => LogFormat::Json,
+        other => other,
+    }
+}
+
+/// Installs the global subscriber. Call once, first thing in `main`.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match resolve(format) {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        _ => builder.with_target(false).compact().try_init(),
+    };
+}

@@ -1,0 +1,664 @@
+//! One run: list the date's objects, parse them on parallel workers, write the partitions aside,
+//! check the reject ratio, then commit (or commit nothing).
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::alert::SampleReject;
+use crate::error::RunError;
+use crate::format::{DerivedSink, FormatState, ReadError, RecordFormat, RecordSink};
+use crate::lake::{LakeError, LocalLake, PartWriter, Staging, TableName};
+use crate::source::{KeySelection, ObjectInfo, S3Options, SourceError, SourceLocation, Sources};
+use crate::table::{
+    DERIVED_LINEAGE_COLUMNS, LINEAGE_COLUMNS, REJECT_COLUMNS, RowWriter, escape_invalid_utf8,
+};
+use crate::time::Date;
+
+/// Rejected lines quoted in the alert.
+pub const SAMPLE_REJECTS: usize = 5;
+/// A sample line is cut to this many characters.
+const SAMPLE_LINE_CHARS: usize = 300;
+
+/// Everything a run needs, already validated.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub job: &'static str,
+    pub date: Date,
+    pub sources: Vec<SourceLocation>,
+    pub selection: KeySelection,
+    pub table: TableName,
+    pub lake: PathBuf,
+    pub max_reject_ratio: f64,
+    pub allow_empty: bool,
+    pub dry_run: bool,
+    pub threads: usize,
+    pub run_id: String,
+    pub loaded_at_micros: i64,
+    pub s3: S3Options,
+}
+
+/// Live counters, shared with the progress display and the summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub files_total: AtomicU64,
+    pub files_done: AtomicU64,
+    pub bytes_compressed: AtomicU64,
+    pub bytes_uncompressed: AtomicU64,
+    pub rows_loaded: AtomicU64,
+    pub rows_rejected: AtomicU64,
+    /// Data-quality counters reported by the format (name, count).
+    pub named: Mutex<Vec<(&'static str, u64)>>,
+    pub samples: Mutex<Vec<SampleReject>>,
+}
+
+impl Counters {
+    fn add_named(&self, named: &[(&'static str, u64)]) {
+        let mut all = self.named.lock().expect("counter lock");
+        for (name, n) in named {
+            match all.iter_mut().find(|(k, _)| k == name) {
+                Some((_, v)) => *v += n,
+                None => all.push((name, *n)),
+            }
+        }
+    }
+}
+
+/// Why workers should stop early.
+#[derive(Default)]
+pub struct StopFlag {
+    stop: AtomicBool,
+    /// Set by the signal handler: "SIGTERM" / "SIGINT".
+    signal: Mutex<Option<&'static str>>,
+}
+
+impl StopFlag {
+    pub fn interrupt(&self, signal: &'static str) {
+        *self.signal.lock().expect("signal lock") = Some(signal);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn abort(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn signal(&self) -> Option<&'static str> {
+        *self.signal.lock().expect("signal lock")
+    }
+}
+
+/// What a successful run did.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub partition: Option<PathBuf>,
+}
+
+/// Runs the job. On error nothing is committed, except the rejects partition when the reject ratio
+/// was exceeded (so on-call can look at them).
+pub async fn execute(
+    format: &'static dyn RecordFormat,
+    config: Arc<RunConfig>,
+    counters: Arc<Counters>,
+    stop: Arc<StopFlag>,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> Result<RunOutcome, RunError> {
+    let sources = Sources::connect(config.sources.clone(), &config.s3, cancel).await;
+    let objects = sources.list(&config.selection).await?;
+    counters
+        .files_total
+        .store(objects.len() as u64, Ordering::Relaxed);
+    let locations = config
+        .sources
+        .iter()
+        .map(|s| format!("{s}{}", config.selection.list_prefix))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::info!(files = objects.len(), locations = %locations, "listed input objects");
+    if objects.is_empty() && !config.allow_empty {
+        return Err(RunError::NoInput {
+            date: config.date.to_string(),
+            locations,
+        });
+    }
+    if let Some(signal) = stop.signal() {
+        return Err(RunError::Interrupted(signal));
+    }
+
+    let lake = LocalLake::new(&config.lake);
+    let lake_err = |source: LakeError| RunError::Lake {
+        location: config.lake.display().to_string(),
+        source,
+    };
+    let staging = if config.dry_run {
+        None
+    } else {
+        Some(lake.begin(&config.run_id).map_err(lake_err)?)
+    };
+    let table_rel = config.table.partition_path(config.date);
+    let rejects_rel = config.table.rejects().partition_path(config.date);
+    let dirs = staging
+        .as_ref()
+        .map(|s| (s.partition_dir(&table_rel), s.partition_dir(&rejects_rel)));
+
+    let sources = Arc::new(sources);
+    let parse = {
+        let (config, counters, stop, sources) = (
+            config.clone(),
+            counters.clone(),
+            stop.clone(),
+            sources.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            parse_all(format, &config, &sources, &objects, dirs, &counters, &stop)
+        })
+    };
+    let parsed = match parse.await {
+        Ok(r) => r,
+        Err(join) => Err(RunError::Internal(format!("parse workers failed: {join}"))),
+    };
+    let result = parsed.and_then(|states| {
+        finish(
+            format,
+            &config,
+            staging.as_ref(),
+            &counters,
+            &stop,
+            &table_rel,
+            &rejects_rel,
+            states,
+        )
+    });
+    if let Some(staging) = staging {
+        staging.cleanup();
+    }
+    result?;
+    Ok(RunOutcome {
+        partition: (!config.dry_run).then(|| config.lake.join(table_rel)),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    format: &'static dyn RecordFormat,
+    config: &RunConfig,
+    staging: Option<&Staging>,
+    counters: &Counters,
+    stop: &StopFlag,
+    table_rel: &Path,
+    rejects_rel: &Path,
+    states: Vec<FormatState>,
+) -> Result<(), RunError> {
+    if let Some(signal) = stop.signal() {
+        return Err(RunError::Interrupted(signal));
+    }
+    let loaded = counters.rows_loaded.load(Ordering::Relaxed);
+    let rejected = counters.rows_rejected.load(Ordering::Relaxed);
+    let total = loaded + rejected;
+    let ratio = if total == 0 {
+        0.0
+    } else {
+        rejected as f64 / total as f64
+    };
+    let too_many = ratio > config.max_reject_ratio;
+    let derived_rels = write_derived(format, config, staging, states)?;
+    let Some(staging) = staging else {
+        return check_ratio(config, too_many, rejected, total, ratio);
+    };
+    let lake_err = |source: LakeError| RunError::Lake {
+        location: config.lake.display().to_string(),
+        source,
+    };
+    // Every committed partition has at least one file, so it replaces the old one and carries
+    // the schema even when the day had no rows.
+    let table_columns: Vec<_> = format
+        .schema()
+        .columns
+        .iter()
+        .chain(LINEAGE_COLUMNS)
+        .copied()
+        .collect();
+    for (rel, columns) in [
+        (table_rel, &table_columns[..]),
+        (rejects_rel, REJECT_COLUMNS),
+    ] {
+        if !staging.has_parts(rel) {
+            PartWriter::write_empty(
+                &staging.partition_dir(rel).join("part-00000.parquet"),
+                columns,
+            )
+            .map_err(lake_err)?;
+        }
+    }
+    if too_many {
+        staging.commit(rejects_rel).map_err(lake_err)?;
+        return check_ratio(config, too_many, rejected, total, ratio);
+    }
+    staging.commit(table_rel).map_err(lake_err)?;
+    for rel in &derived_rels {
+        staging.commit(rel).map_err(lake_err)?;
+    }
+    staging.commit(rejects_rel).map_err(lake_err)?;
+    tracing::info!(partition = %config.lake.join(table_rel).display(), rows = loaded, rejects = rejected, "committed partition");
+    Ok(())
+}
+
+fn check_ratio(
+    config: &RunConfig,
+    too_many: bool,
+    rejected: u64,
+    total: u64,
+    ratio: f64,
+) -> Result<(), RunError> {
+    if too_many {
+        return Err(RunError::TooManyRejects {
+            rejected,
+            total,
+            ratio,
+            max: config.max_reject_ratio,
+            rejects_table: config.table.rejects().to_string(),
+            date: config.date.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Parses every object on `config.threads` workers; each worker writes its own part files.
+fn parse_all(
+    format: &'static dyn RecordFormat,
+    config: &RunConfig,
+    sources: &Sources,
+    objects: &[ObjectInfo],
+    dirs: Option<(PathBuf, PathBuf)>,
+    counters: &Counters,
+    stop: &StopFlag,
+) -> Result<Vec<FormatState>, RunError> {
+    let next = AtomicUsize::new(0);
+    let states: Mutex<Vec<FormatState>> = Mutex::new(Vec::new());
+    let first_error: Mutex<Option<RunError>> = Mutex::new(None);
+    let workers = config.threads.clamp(1, objects.len().max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                let dirs = dirs.clone();
+                let (next, first_error, states) = (&next, &first_error, &states);
+                std::thread::Builder::new()
+                    .name(format!("parse-{worker}"))
+                    .spawn_scoped(scope, move || {
+                        let part = |dir: &Option<PathBuf>| {
+                            dir.as_ref()
+                                .map(|d| d.join(format!("part-{worker:05}.parquet")))
+                        };
+                        let (table_dir, rejects_dir) = match &dirs {
+                            Some((t, r)) => (Some(t.clone()), Some(r.clone())),
+                            None => (None, None),
+                        };
+                        let mut sink = WorkerSink {
+                            key: String::new(),
+                            table: PartWriter::new(
+                                part(&table_dir),
+                                format.schema().columns,
+                                LINEAGE_COLUMNS,
+                            ),
+                            rejects: PartWriter::new(part(&rejects_dir), REJECT_COLUMNS, &[]),
+                            config,
+                            counters,
+                            stop,
+                            rows: 0,
+                            rejected: 0,
+                            named: Vec::new(),
+                            scratch: String::new(),
+                            state: format.new_state(),
+                        };
+                        let result = worker_loop(format, sources, objects, next, &mut sink)
+                            .and_then(|()| sink.finish())
+                            .map(|state| {
+                                if let Some(state) = state {
+                                    states.lock().expect("states lock").push(state);
+                                }
+                            });
+                        if let Err(err) = result {
+                            stop.abort();
+                            let mut slot = first_error.lock().expect("error lock");
+                            // The first real error wins over the "interrupted" of other workers.
+                            if slot.is_none() || matches!(*slot, Some(RunError::Interrupted(_))) {
+                                *slot = Some(err);
+                            }
+                        }
+                    })
+                    .expect("spawn parse worker")
+            })
+            .collect();
+        for handle in handles {
+            if let Err(panic) = handle.join() {
+                stop.abort();
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                first_error
+                    .lock()
+                    .expect("error lock")
+                    .get_or_insert(RunError::Internal(format!(
+                        "a parse worker panicked: {what}"
+                    )));
+            }
+        }
+    });
+    // After a signal, streams end early and look truncated: report the interruption, not that.
+    if let Some(signal) = stop.signal() {
+        return Err(RunError::Interrupted(signal));
+    }
+    match first_error.into_inner().expect("error lock") {
+        Some(err) => Err(err),
+        None => Ok(states.into_inner().expect("states lock")),
+    }
+}
+
+fn worker_loop(
+    format: &'static dyn RecordFormat,
+    sources: &Sources,
+    objects: &[ObjectInfo],
+    next: &AtomicUsize,
+    sink: &mut WorkerSink<'_>,
+) -> Result<(), RunError> {
+    loop {
+        if sink.stop.is_set() {
+            return Err(RunError::Interrupted(
+                sink.stop.signal().unwrap_or("an earlier failure"),
+            ));
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(object) = objects.get(i) else {
+            return Ok(());
+        };
+        read_one(format, sources, object, sink)?;
+        sink.counters.files_done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn read_one(
+    format: &'static dyn RecordFormat,
+    sources: &Sources,
+    object: &ObjectInfo,
+    sink: &mut WorkerSink<'_>,
+) -> Result<(), RunError> {
+    tracing::debug!(key = %object.key, size = object.size, "reading object");
+    let raw = sources.open(object)?;
+    let compressed = CountingReader {
+        inner: raw,
+        counter: &sink.counters.bytes_compressed,
+    };
+    let mut buffered = BufReader::with_capacity(64 * 1024, compressed);
+    let gzip = buffered
+        .fill_buf()
+        .map_err(|e| object_io_error(&object.key, 0, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let decoded: Box<dyn Read + '_> = if gzip {
+        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    let uncompressed = CountingReader {
+        inner: decoded,
+        counter: &sink.counters.bytes_uncompressed,
+    };
+    let mut input = BufReader::with_capacity(256 * 1024, uncompressed);
+    sink.key.clear();
+    sink.key.push_str(&object.key);
+    let result = format.read_object(&object.key, &mut input, sink);
+    sink.publish_counts();
+    match result {
+        Ok(()) => Ok(()),
+        Err(ReadError::Io { line, source }) => Err(object_io_error(&object.key, line, source)),
+        Err(ReadError::Format(message)) => Err(RunError::BadObject {
+            key: object.key.clone(),
+            message,
+        }),
+        Err(ReadError::Sink(err)) => match err.downcast::<LakeError>() {
+            Ok(lake) => Err(RunError::Lake {
+                location: sink.config.lake.display().to_string(),
+                source: *lake,
+            }),
+            Err(other) => Err(RunError::Internal(other.to_string())),
+        },
+        Err(ReadError::Cancelled) => Err(RunError::Interrupted(
+            sink.stop.signal().unwrap_or("an earlier failure"),
+        )),
+    }
+}
+
+/// A source failure inside the byte stream stays a source failure (transient, exit 4); anything
+/// else (bad gzip, truncated file) is corrupt data (exit 3).
+fn object_io_error(key: &str, line: u64, err: io::Error) -> RunError {
+    if err.get_ref().is_some_and(|e| e.is::<SourceError>()) {
+        let inner = err.into_inner().expect("checked above");
+        return RunError::Source(*inner.downcast::<SourceError>().expect("checked above"));
+    }
+    RunError::CorruptObject {
+        key: key.to_owned(),
+        line,
+        source: err,
+    }
+}
+
+struct CountingReader<'c, R> {
+    inner: R,
+    counter: &'c AtomicU64,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A worker's sink: rows to its table part, rejects to its rejects part, lineage appended.
+struct WorkerSink<'a> {
+    key: String,
+    table: PartWriter,
+    rejects: PartWriter,
+    config: &'a RunConfig,
+    counters: &'a Counters,
+    stop: &'a StopFlag,
+    rows: u64,
+    rejected: u64,
+    named: Vec<(&'static str, u64)>,
+    scratch: String,
+    state: Option<FormatState>,
+}
+
+impl WorkerSink<'_> {
+    /// Moves local counts to the shared counters (per object and every few thousand rows).
+    fn publish_counts(&mut self) {
+        self.counters
+            .rows_loaded
+            .fetch_add(std::mem::take(&mut self.rows), Ordering::Relaxed);
+        self.counters
+            .rows_rejected
+            .fetch_add(std::mem::take(&mut self.rejected), Ordering::Relaxed);
+        if !self.named.is_empty() {
+            self.counters.add_named(&self.named);
+            self.named.clear();
+        }
+    }
+
+    /// Closes the part files; returns the format state for the derived tables.
+    fn finish(self) -> Result<Option<FormatState>, RunError> {
+        let lake = |source| RunError::Lake {
+            location: self.config.lake.display().to_string(),
+            source,
+        };
+        self.table.finish().map_err(lake)?;
+        self.rejects.finish().map_err(lake)?;
+        Ok(self.state)
+    }
+}
+
+fn sink_err(err: LakeError) -> ReadError {
+    ReadError::Sink(Box::new(err))
+}
+
+impl RecordSink for WorkerSink<'_> {
+    fn row(
+        &mut self,
+        line: u64,
+        write: &mut dyn FnMut(&mut RowWriter<'_>),
+    ) -> Result<(), ReadError> {
+        let mut row = self.table.batch().start_row();
+        write(&mut row);
+        row.finish_data();
+        row.text(Some(&self.key))
+            .i64(Some(line as i64))
+            .text(Some(&self.config.run_id))
+            .timestamp_micros(Some(self.config.loaded_at_micros));
+        row.finish();
+        self.rows += 1;
+        if self.rows.is_multiple_of(4096) {
+            self.publish_counts();
+        }
+        self.table.maybe_flush().map_err(sink_err)
+    }
+
+    fn reject(&mut self, line: u64, raw: &[u8], reason: &str) -> Result<(), ReadError> {
+        self.scratch.clear();
+        escape_invalid_utf8(raw, &mut self.scratch);
+        {
+            let mut samples = self.counters.samples.lock().expect("samples lock");
+            if samples.len() < SAMPLE_REJECTS {
+                samples.push(SampleReject {
+                    source_key: self.key.clone(),
+                    line,
+                    raw: self.scratch.chars().take(SAMPLE_LINE_CHARS).collect(),
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+        let mut row = self.rejects.batch().start_row();
+        row.text(Some(&self.key))
+            .i64(Some(line as i64))
+            .text(Some(&self.scratch))
+            .text(Some(reason))
+            .text(Some(&self.config.run_id))
+            .timestamp_micros(Some(self.config.loaded_at_micros));
+        row.finish();
+        self.rejected += 1;
+        self.rejects.maybe_flush().map_err(sink_err)
+    }
+
+    fn count(&mut self, counter: &'static str, n: u64) {
+        match self.named.iter_mut().find(|(k, _)| *k == counter) {
+            Some((_, v)) => *v += n,
+            None => self.named.push((counter, n)),
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.stop.is_set()
+    }
+
+    fn state(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
+        self.state.as_deref_mut()
+    }
+}
+
+/// Writes the format's derived tables into staging; returns their partition paths.
+fn write_derived(
+    format: &'static dyn RecordFormat,
+    config: &RunConfig,
+    staging: Option<&Staging>,
+    states: Vec<FormatState>,
+) -> Result<Vec<PathBuf>, RunError> {
+    let tables = format.derived_tables();
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rels: Vec<PathBuf> = tables
+        .iter()
+        .map(|t| {
+            TableName {
+                schema: config.table.schema.clone(),
+                table: t.name.to_owned(),
+            }
+            .partition_path(config.date)
+        })
+        .collect();
+    let mut sink = DerivedWriter {
+        parts: tables
+            .iter()
+            .zip(&rels)
+            .map(|(t, rel)| {
+                PartWriter::new(
+                    staging.map(|s| s.partition_dir(rel).join("part-00000.parquet")),
+                    t.schema.columns,
+                    DERIVED_LINEAGE_COLUMNS,
+                )
+            })
+            .collect(),
+        config,
+    };
+    let lake_err = |source| RunError::Lake {
+        location: config.lake.display().to_string(),
+        source,
+    };
+    match format.write_derived(states, &mut sink) {
+        Ok(()) => {}
+        Err(ReadError::Sink(err)) => match err.downcast::<LakeError>() {
+            Ok(lake) => return Err(lake_err(*lake)),
+            Err(other) => return Err(RunError::Internal(other.to_string())),
+        },
+        Err(other) => return Err(RunError::Internal(format!("derived tables: {other}"))),
+    }
+    for (part, table) in sink.parts.into_iter().zip(tables) {
+        let rows = part.finish().map_err(lake_err)?;
+        tracing::info!(table = table.name, rows, "derived table written");
+    }
+    if let Some(staging) = staging {
+        for (rel, table) in rels.iter().zip(tables) {
+            if !staging.has_parts(rel) {
+                let columns: Vec<_> = table
+                    .schema
+                    .columns
+                    .iter()
+                    .chain(DERIVED_LINEAGE_COLUMNS)
+                    .copied()
+                    .collect();
+                PartWriter::write_empty(
+                    &staging.partition_dir(rel).join("part-00000.parquet"),
+                    &columns,
+                )
+                .map_err(lake_err)?;
+            }
+        }
+    }
+    Ok(rels)
+}
+
+struct DerivedWriter<'a> {
+    parts: Vec<PartWriter>,
+    config: &'a RunConfig,
+}
+
+impl DerivedSink for DerivedWriter<'_> {
+    fn row(
+        &mut self,
+        table: usize,
+        write: &mut dyn FnMut(&mut RowWriter<'_>),
+    ) -> Result<(), ReadError> {
+        let part = &mut self.parts[table];
+        let mut row = part.batch().start_row();
+        write(&mut row);
+        row.finish_data();
+        row.text(Some(&self.config.run_id))
+            .timestamp_micros(Some(self.config.loaded_at_micros));
+        row.finish();
+        part.maybe_flush().map_err(sink_err)
+    }
+}

@@ -1,0 +1,252 @@
+//! Where raw files come from: S3 or a local directory with the same key layout.
+//!
+//! A job says which keys belong to a date as a [`KeySelection`] relative to each `--source`; the
+//! source lists them (paginated on S3) and opens each as a blocking `Read` that streams: memory
+//! does not grow with the size or number of objects.
+
+mod local;
+mod s3;
+
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+
+use crate::error::FailureKind;
+
+pub use s3::{S3Options, S3Source};
+
+/// A `--source` value: `s3://bucket/prefix` or a local directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceLocation {
+    S3 { bucket: String, prefix: String },
+    Local(PathBuf),
+}
+
+impl SourceLocation {
+    /// Parses a `--source` value. A trailing `/` is ignored.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("--source is empty; expected s3://bucket/prefix or a directory".into());
+        }
+        if let Some(rest) = value.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!(
+                    "--source {value:?} has no bucket; expected s3://bucket/prefix"
+                ));
+            }
+            return Ok(SourceLocation::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_end_matches('/').to_owned(),
+            });
+        }
+        if value.contains("://") {
+            return Err(format!(
+                "--source {value:?}: only s3:// URLs and local directories are supported"
+            ));
+        }
+        let trimmed = value.trim_end_matches('/');
+        Ok(SourceLocation::Local(PathBuf::from(
+            if trimmed.is_empty() { "/" } else { trimmed },
+        )))
+    }
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            SourceLocation::Local(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Which keys under a source belong to a date: those starting with `<source><list_prefix>` and,
+/// if set, ending with `suffix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySelection {
+    /// Appended verbatim to the source prefix: `/2026/11/20/` (a folder) or
+    /// `.2026-11-20-` (a file-name prefix).
+    pub list_prefix: String,
+    pub suffix: Option<String>,
+}
+
+impl KeySelection {
+    fn matches(&self, key: &str) -> bool {
+        self.suffix.as_deref().is_none_or(|s| key.ends_with(s))
+    }
+}
+
+/// One object to load.
+#[derive(Clone, Debug)]
+pub struct ObjectInfo {
+    /// Which `--source` it came from (index into the job's sources).
+    pub source: usize,
+    /// The S3 key, or the local file path: stored as lineage.
+    pub key: String,
+    /// Size in bytes as stored (compressed).
+    pub size: u64,
+}
+
+/// A failure of the source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("S3 is unavailable: {operation} s3://{bucket}/{key} failed after retries")]
+    S3Unavailable {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "S3 refused {operation} s3://{bucket}/{key}: {code} (check the bucket name, the prefix and the pod's IAM role)"
+    )]
+    S3Denied {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        code: String,
+    },
+    #[error("cannot list {path}")]
+    LocalList {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open {path}")]
+    LocalOpen {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("object s3://{bucket}/{key} changed while it was being read (ETag differs); re-run")]
+    ObjectChanged { bucket: String, key: String },
+}
+
+impl SourceError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            SourceError::S3Unavailable { .. } | SourceError::ObjectChanged { .. } => {
+                FailureKind::Transient
+            }
+            SourceError::S3Denied { .. } => FailureKind::Config,
+            SourceError::LocalList { source, .. } | SourceError::LocalOpen { source, .. } => {
+                match source.kind() {
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                        FailureKind::Config
+                    }
+                    _ => FailureKind::Transient,
+                }
+            }
+        }
+    }
+}
+
+/// An opened source for all `--source` locations of a run.
+pub struct Sources {
+    locations: Vec<SourceLocation>,
+    s3: Option<S3Source>,
+}
+
+impl Sources {
+    /// Connects to S3 only when a location needs it.
+    pub async fn connect(
+        locations: Vec<SourceLocation>,
+        s3_options: &S3Options,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Sources {
+        let needs_s3 = locations
+            .iter()
+            .any(|l| matches!(l, SourceLocation::S3 { .. }));
+        let s3 = if needs_s3 {
+            Some(S3Source::connect(s3_options, cancel).await)
+        } else {
+            None
+        };
+        Sources { locations, s3 }
+    }
+
+    pub fn locations(&self) -> &[SourceLocation] {
+        &self.locations
+    }
+
+    /// Lists the selected objects of every location, sorted by key within each location.
+    pub async fn list(&self, selection: &KeySelection) -> Result<Vec<ObjectInfo>, SourceError> {
+        let mut all = Vec::new();
+        for (i, loc) in self.locations.iter().enumerate() {
+            let mut found = match loc {
+                SourceLocation::Local(root) => {
+                    let root = root.clone();
+                    let selection = selection.clone();
+                    tokio::task::spawn_blocking(move || local::list(&root, &selection))
+                        .await
+                        .map_err(|e| SourceError::LocalList {
+                            path: loc.to_string(),
+                            source: std::io::Error::other(e),
+                        })??
+                }
+                SourceLocation::S3 { bucket, prefix } => {
+                    let s3 = self.s3.as_ref().expect("S3 client exists for s3 sources");
+                    s3.list(bucket, prefix, selection).await?
+                }
+            };
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            all.extend(found.into_iter().map(|(key, size)| ObjectInfo {
+                source: i,
+                key,
+                size,
+            }));
+        }
+        Ok(all)
+    }
+
+    /// Opens an object for streaming reads. Call from a blocking (non-async) thread.
+    pub fn open(&self, object: &ObjectInfo) -> Result<Box<dyn Read + Send>, SourceError> {
+        match &self.locations[object.source] {
+            SourceLocation::Local(_) => local::open(&object.key),
+            SourceLocation::S3 { bucket, .. } => {
+                let s3 = self.s3.as_ref().expect("S3 client exists for s3 sources");
+                Ok(Box::new(s3.open(bucket, &object.key, object.size)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_s3_and_local_locations() {
+        assert_eq!(
+            SourceLocation::parse("s3://logs/AWSLogs/1/elasticloadbalancing/us-east-1/").unwrap(),
+            SourceLocation::S3 {
+                bucket: "logs".into(),
+                prefix: "AWSLogs/1/elasticloadbalancing/us-east-1".into()
+            }
+        );
+        assert_eq!(
+            SourceLocation::parse("s3://logs").unwrap(),
+            SourceLocation::S3 {
+                bucket: "logs".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            SourceLocation::parse("./sample/x/").unwrap(),
+            SourceLocation::Local(PathBuf::from("./sample/x"))
+        );
+        assert!(
+            SourceLocation::parse("s3:///x")
+                .unwrap_err()
+                .contains("no bucket")
+        );
+        assert!(
+            SourceLocation::parse("gs://b/x")
+                .unwrap_err()
+                .contains("only s3://")
+        );
+    }
+}

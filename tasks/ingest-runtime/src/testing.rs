@@ -1,0 +1,211 @@
+//! Test support for formats: a [`RecordSink`] that keeps rows as values in memory.
+
+use crate::format::{ReadError, RecordSink};
+use crate::table::{ColumnValues, RowBatch, TableSchema};
+
+/// One typed cell, for assertions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// A parsed row: the schema's column names with their values.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub line: u64,
+    names: Vec<&'static str>,
+    pub values: Vec<Value>,
+}
+
+impl Row {
+    /// The value of the named column; panics on an unknown name.
+    pub fn get(&self, name: &str) -> &Value {
+        let i = self
+            .names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        &self.values[i]
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Value::Text(s) => Some(s),
+            Value::Null => None,
+            other => panic!("{name} is not text: {other:?}"),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Value::Int(i) => Some(*i),
+            Value::Null => None,
+            other => panic!("{name} is not an integer: {other:?}"),
+        }
+    }
+
+    pub fn float(&self, name: &str) -> Option<f64> {
+        match self.get(name) {
+            Value::Float(f) => Some(*f),
+            Value::Null => None,
+            other => panic!("{name} is not a float: {other:?}"),
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.get(name) {
+            Value::Bool(b) => Some(*b),
+            Value::Null => None,
+            other => panic!("{name} is not a bool: {other:?}"),
+        }
+    }
+}
+
+/// A kept reject.
+#[derive(Clone, Debug)]
+pub struct Reject {
+    pub line: u64,
+    pub raw: Vec<u8>,
+    pub reason: String,
+}
+
+/// Collects rows, rejects and counters in memory.
+pub struct CollectingSink {
+    schema: &'static TableSchema,
+    batch: RowBatch,
+    pub rows: Vec<Row>,
+    pub rejects: Vec<Reject>,
+    pub counters: Vec<(&'static str, u64)>,
+    /// The format's per-worker state, when the test sets one.
+    pub state: Option<crate::format::FormatState>,
+}
+
+impl CollectingSink {
+    pub fn new(schema: &'static TableSchema) -> Self {
+        CollectingSink {
+            schema,
+            batch: RowBatch::new(schema.columns, &[]),
+            rows: Vec::new(),
+            rejects: Vec::new(),
+            counters: Vec::new(),
+            state: None,
+        }
+    }
+
+    /// A sink carrying the format's per-worker state (for formats with derived tables).
+    pub fn with_state(
+        schema: &'static TableSchema,
+        state: Option<crate::format::FormatState>,
+    ) -> Self {
+        CollectingSink {
+            state,
+            ..CollectingSink::new(schema)
+        }
+    }
+
+    /// The value of a named counter (0 if never counted).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v)
+    }
+}
+
+impl RecordSink for CollectingSink {
+    fn row(
+        &mut self,
+        line: u64,
+        write: &mut dyn FnMut(&mut crate::table::RowWriter<'_>),
+    ) -> Result<(), ReadError> {
+        self.batch.clear();
+        let mut row = self.batch.start_row();
+        write(&mut row);
+        row.finish_data();
+        row.finish();
+        let values = self
+            .batch
+            .columns
+            .iter()
+            .map(|col| {
+                if col.defs[0] == 0 {
+                    return Value::Null;
+                }
+                match &col.values {
+                    ColumnValues::Text { bytes, .. } => {
+                        Value::Text(String::from_utf8(bytes.clone()).expect("text is UTF-8"))
+                    }
+                    ColumnValues::Int32(v) => Value::Int(i64::from(v[0])),
+                    ColumnValues::Int64(v) => Value::Int(v[0]),
+                    ColumnValues::Float64(v) => Value::Float(v[0]),
+                    ColumnValues::Bool(v) => Value::Bool(v[0]),
+                }
+            })
+            .collect();
+        self.rows.push(Row {
+            line,
+            names: self.schema.columns.iter().map(|c| c.name).collect(),
+            values,
+        });
+        Ok(())
+    }
+
+    fn reject(&mut self, line: u64, raw: &[u8], reason: &str) -> Result<(), ReadError> {
+        self.rejects.push(Reject {
+            line,
+            raw: raw.to_vec(),
+            reason: reason.to_owned(),
+        });
+        Ok(())
+    }
+
+    fn count(&mut self, counter: &'static str, n: u64) {
+        match self.counters.iter_mut().find(|(name, _)| *name == counter) {
+            Some((_, v)) => *v += n,
+            None => self.counters.push((counter, n)),
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+
+    fn state(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
+        self.state.as_deref_mut()
+    }
+}
+
+/// Collects derived rows per table, for tests of [`crate::format::RecordFormat::write_derived`].
+pub struct CollectingDerived {
+    sinks: Vec<CollectingSink>,
+}
+
+impl CollectingDerived {
+    pub fn new(tables: &'static [crate::format::DerivedTable]) -> Self {
+        CollectingDerived {
+            sinks: tables
+                .iter()
+                .map(|t| CollectingSink::new(t.schema))
+                .collect(),
+        }
+    }
+
+    /// The rows written to derived table `i`.
+    pub fn rows(&self, i: usize) -> &[Row] {
+        &self.sinks[i].rows
+    }
+}
+
+impl crate::format::DerivedSink for CollectingDerived {
+    fn row(
+        &mut self,
+        table: usize,
+        write: &mut dyn FnMut(&mut crate::table::RowWriter<'_>),
+    ) -> Result<(), ReadError> {
+        self.sinks[table].row(0, write)
+    }
+}

@@ -15,4 +15,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 [ "$(cat "$venv/.requirements-dags.sha256" 2>/dev/null)" = "$(sha256sum requirements-dags.txt | cut -d' ' -f1)" ] || { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dags.txt && sha256sum requirements-dags.txt | cut -d' ' -f1 > "$venv/.requirements-dags.sha256"; }
+[ "$(cat "$venv/.requirements-snowflake.sha256" 2>/dev/null)" = "$(sha256sum requirements-snowflake.txt | cut -d' ' -f1)" ] || { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r <(grep -v '^fakesnow' requirements-snowflake.txt) && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$(grep '^fakesnow' requirements-snowflake.txt)" && sha256sum requirements-snowflake.txt | cut -d' ' -f1 > "$venv/.requirements-snowflake.sha256"; }
+ext="$HOME/.duckdb/extensions/v1.5.5/linux_amd64"; [ -f "$ext/httpfs.duckdb_extension" ] || { mkdir -p "$ext" && cp "$("$venv/bin/python" -c 'import duckdb_extension_httpfs, pathlib; print(pathlib.Path(duckdb_extension_httpfs.__file__).parent)')/extensions/v1.5.5/httpfs.duckdb_extension" "$ext/"; }
 "$venv/bin/python" -c 'import duckdb, moto, boto3, pytest; print("venv ok:", duckdb.__version__, "moto", moto.__version__)'

@@ -1,4 +1,62 @@
-//! Mattermost failure alerts. (Placeholder with the agreed API; being written.)
+//! Mattermost failure alerts: one incoming-webhook post when a run fails.
+//!
+//! The post is one message attachment (red bar, title, fields) whose text carries the full error
+//! chain, up to [`crate::run::SAMPLE_REJECTS`] sample rejected lines and the command that re-runs
+//! the date. Everything in it that comes from outside the code (error messages, object keys, raw
+//! lines, options, Airflow context) is treated as untrusted:
+//!
+//! * every `@` is followed by a zero-width space, so `@channel`, `@all`, `@here` or `@someone`
+//!   never notify anyone;
+//! * text outside code blocks has its markdown characters backslash-escaped, and text inside code
+//!   blocks never contains two backticks in a row, so it cannot close the fence;
+//! * control characters and invisible or bidirectional formatting characters are shown as
+//!   `\u{..}` escapes;
+//! * every value is bounded, and the whole JSON payload stays under [`MAX_PAYLOAD_BYTES`]
+//!   (Mattermost's post limit is 16383 characters): when it would not, the attachment text is cut
+//!   with a "… (truncated, N more bytes)" note while the title and the fields are kept;
+//! * the webhook URL (and its path and token) is replaced by `[redacted]` wherever it appears.
+//!
+//! Sending: one `reqwest` client (rustls with the ring provider, roots from the platform
+//! verifier, i.e. the system store such as `/etc/ssl/certs/ca-certificates.crt`), a time limit
+//! per attempt and across attempts, retries with backoff on transport errors, 5xx, 408 and 429.
+//! Other 4xx (a wrong or revoked webhook) are not retried. [`AlertError`] never contains the URL,
+//! so it is safe to log.
+
+use std::fmt::Write as _;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::secret::{REDACTED, Secret};
+
+/// The attachment bar colour.
+pub const ALERT_COLOR: &str = "#d24b4e";
+/// Post username when none is configured (`--alert-username` / `MATTERMOST_USERNAME`).
+pub const DEFAULT_USERNAME: &str = "ingest-bot";
+/// Upper bound of the JSON payload in bytes; Mattermost rejects or splits posts over 16383
+/// characters, and characters are never more than bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 16_000;
+
+/// Rejected lines quoted at most (the run collects [`crate::run::SAMPLE_REJECTS`]).
+const MAX_SAMPLES: usize = 5;
+/// A sample's raw line is cut to this many characters.
+const SAMPLE_RAW_CHARS: usize = 200;
+const SAMPLE_KEY_BYTES: usize = 300;
+const SAMPLE_REASON_BYTES: usize = 300;
+/// One cause of the error chain, and the whole chain.
+const CAUSE_BYTES: usize = 2_000;
+const CHAIN_BYTES: usize = 6_000;
+const RERUN_BYTES: usize = 3_000;
+const FIELD_BYTES: usize = 300;
+const TITLE_BYTES: usize = 300;
+const LINK_BYTES: usize = 2_000;
+/// The answer's body quoted in [`AlertError::Http`].
+const SNIPPET_BYTES: usize = 200;
+/// Longest pause between attempts, whatever `Retry-After` says.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+/// A rejected line quoted in the alert.
 #[derive(Clone, Debug)]
 pub struct SampleReject {
     pub source_key: String,
@@ -6,45 +64,1267 @@ pub struct SampleReject {
     pub raw: String,
     pub reason: String,
 }
-#[derive(Default)]
+
+/// Where and how failure alerts are posted.
+///
+/// `Debug` is safe: the webhook URL is a [`Secret`].
+#[derive(Clone, Debug)]
 pub struct AlertConfig {
-    pub webhook_url: Option<crate::secret::Secret>,
+    /// Incoming-webhook URL; `None` = alerts are off ([`AlertOutcome::NotConfigured`]).
+    pub webhook_url: Option<Secret>,
+    /// Post username override (default [`DEFAULT_USERNAME`]).
     pub username: Option<String>,
+    /// Post icon override.
     pub icon_url: Option<String>,
+    /// Channel override (default: the webhook's channel).
     pub channel: Option<String>,
+    /// Time limit of one attempt, from connecting to the end of the answer (default 10 s).
+    pub timeout: Duration,
+    /// Time limit for establishing the connection of one attempt (default 5 s).
+    pub connect_timeout: Duration,
+    /// Attempts in all, at least 1 (default 3).
+    pub attempts: u32,
+    /// Pause before the first retry, doubled for each next one (default 500 ms).
+    pub backoff: Duration,
+    /// Time limit across all attempts and pauses (default 25 s), so that a hanging webhook
+    /// cannot keep an interrupted pod past Kubernetes' default 30 s termination grace period.
+    pub total_timeout: Duration,
 }
-#[derive(Clone, Debug, Default)]
-pub struct AirflowContext {
-    pub dag_id: Option<String>,
-}
-impl AirflowContext {
-    pub fn from_env() -> Option<Self> {
-        None
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            webhook_url: None,
+            username: None,
+            icon_url: None,
+            channel: None,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+            total_timeout: Duration::from_secs(25),
+        }
     }
 }
+
+/// The Airflow task the run belongs to, from the variables the DAGs pass to the pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AirflowContext {
+    /// `AIRFLOW_CTX_DAG_ID`
+    pub dag_id: Option<String>,
+    /// `AIRFLOW_CTX_TASK_ID`
+    pub task_id: Option<String>,
+    /// `AIRFLOW_CTX_DAG_RUN_ID`
+    pub dag_run_id: Option<String>,
+    /// `AIRFLOW_CTX_TRY_NUMBER`
+    pub try_number: Option<String>,
+    /// `AIRFLOW_TASK_LOG_URL`
+    pub log_url: Option<String>,
+}
+
+impl AirflowContext {
+    /// Reads the context from the process environment; `None` when none of the variables is
+    /// set (to a non-blank value).
+    pub fn from_env() -> Option<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`AirflowContext::from_env`] with any variable lookup (for tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let ctx = AirflowContext {
+            dag_id: get("AIRFLOW_CTX_DAG_ID"),
+            task_id: get("AIRFLOW_CTX_TASK_ID"),
+            dag_run_id: get("AIRFLOW_CTX_DAG_RUN_ID"),
+            try_number: get("AIRFLOW_CTX_TRY_NUMBER"),
+            log_url: get("AIRFLOW_TASK_LOG_URL"),
+        };
+        (ctx != AirflowContext::default()).then_some(ctx)
+    }
+}
+
+/// What the alert reports about a failed run.
+#[derive(Clone, Debug)]
 pub struct Failure {
     pub job: String,
+    /// Logical date, `YYYY-MM-DD` (empty when the run failed before it was known).
     pub date: String,
+    /// `<schema>.<table>` (may be empty).
     pub table: String,
+    /// Lineage run id (may be empty).
     pub run_id: String,
     pub exit_code: i32,
+    /// Failure kind in words, e.g. "data error".
     pub kind: String,
+    /// The error, then each of its causes.
     pub error_chain: Vec<String>,
     pub files_read: u64,
     pub files_total: u64,
     pub rows_loaded: u64,
     pub rows_rejected: u64,
     pub sample_rejects: Vec<SampleReject>,
+    /// A command that re-runs the date, without secrets.
     pub rerun_command: String,
     pub airflow: Option<AirflowContext>,
 }
+
+/// What [`send_failure_alert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AlertOutcome {
+    /// The webhook accepted the post.
     Sent,
+    /// No webhook URL is configured; nothing was sent.
     NotConfigured,
 }
+
+/// Why the alert could not be posted. Never contains the webhook URL: safe to log.
 #[derive(Debug, thiserror::Error)]
-#[error("alert failed")]
-pub struct AlertError;
-pub async fn send_failure_alert(_: &AlertConfig, _: &Failure) -> Result<AlertOutcome, AlertError> {
-    Ok(AlertOutcome::NotConfigured)
+pub enum AlertError {
+    #[error("the Mattermost webhook URL (MATTERMOST_WEBHOOK_URL) is not a valid http(s) URL")]
+    InvalidUrl,
+    #[error("cannot set up the HTTP client for the Mattermost webhook: {0}")]
+    Client(String),
+    #[error(
+        "the Mattermost webhook answered HTTP {status} (attempt {attempts} of at most {max_attempts}){}",
+        colon_prefixed(.body_snippet)
+    )]
+    Http {
+        status: u16,
+        /// The start of the answer's body, single line, URL redacted.
+        body_snippet: String,
+        attempts: u32,
+        max_attempts: u32,
+    },
+    #[error(
+        "cannot reach the Mattermost webhook (attempt {attempts} of at most {max_attempts}): {message}"
+    )]
+    Transport {
+        /// The transport error's chain, without the URL.
+        message: String,
+        attempts: u32,
+        max_attempts: u32,
+    },
+}
+
+fn colon_prefixed(s: &str) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(": {s}")
+    }
+}
+
+impl AlertError {
+    /// Attempts made before giving up (0 when none was made).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            AlertError::InvalidUrl | AlertError::Client(_) => 0,
+            AlertError::Http { attempts, .. } | AlertError::Transport { attempts, .. } => *attempts,
+        }
+    }
+}
+
+/// Posts the failure alert for `failure` when a webhook is configured.
+///
+/// Retries transport errors, timeouts, 5xx, 408 and 429 with backoff, within
+/// `cfg.attempts` and `cfg.total_timeout`; other answers fail at once.
+pub async fn send_failure_alert(
+    cfg: &AlertConfig,
+    failure: &Failure,
+) -> Result<AlertOutcome, AlertError> {
+    let Some(secret) = &cfg.webhook_url else {
+        return Ok(AlertOutcome::NotConfigured);
+    };
+    let redactor = Redactor::new(Some(secret));
+    let url = reqwest::Url::parse(secret.expose().trim()).map_err(|_| AlertError::InvalidUrl)?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(AlertError::InvalidUrl);
+    }
+    let body = payload_json(cfg, failure);
+
+    ensure_crypto_provider();
+    let client = reqwest::Client::builder()
+        .connect_timeout(cfg.connect_timeout)
+        // A webhook does not redirect; following one could send the post elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("ingest-runtime/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| AlertError::Client(describe_transport(e, &redactor)))?;
+
+    let max_attempts = cfg.attempts.max(1);
+    let started = Instant::now();
+    let mut backoff = cfg.backoff;
+    let mut last = None;
+    for attempt in 1..=max_attempts {
+        let remaining = cfg.total_timeout.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            break;
+        }
+        let result = client
+            .post(url.clone())
+            .timeout(cfg.timeout.min(remaining))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let mut retry_after = None;
+        let (err, retryable) = match result {
+            Ok(resp) if resp.status().is_success() => return Ok(AlertOutcome::Sent),
+            Ok(resp) => {
+                let status = resp.status();
+                retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let body_snippet = read_snippet(resp, &redactor).await;
+                let retryable = status.is_server_error()
+                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    || status == reqwest::StatusCode::REQUEST_TIMEOUT;
+                let err = AlertError::Http {
+                    status: status.as_u16(),
+                    body_snippet,
+                    attempts: attempt,
+                    max_attempts,
+                };
+                (err, retryable)
+            }
+            Err(e) => {
+                // No answer (refused, reset, timed out, TLS failure): the post most likely did
+                // not arrive, and a duplicate alert is better than none.
+                let retryable = !e.is_builder() && !e.is_redirect();
+                let err = AlertError::Transport {
+                    message: describe_transport(e, &redactor),
+                    attempts: attempt,
+                    max_attempts,
+                };
+                (err, retryable)
+            }
+        };
+        if !retryable || attempt == max_attempts {
+            return Err(err);
+        }
+        let pause = retry_after.unwrap_or(backoff).min(MAX_PAUSE);
+        if started.elapsed() + pause >= cfg.total_timeout {
+            return Err(err);
+        }
+        tracing::warn!(
+            attempt,
+            max_attempts,
+            retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+            error = %err,
+            "failure alert not posted; retrying"
+        );
+        last = Some(err);
+        tokio::time::sleep(pause).await;
+        backoff = backoff.saturating_mul(2);
+    }
+    Err(last.unwrap_or(AlertError::Transport {
+        message: "no time left for an attempt".into(),
+        attempts: 0,
+        max_attempts,
+    }))
+}
+
+/// reqwest needs a process-wide rustls provider (the `rustls-no-provider` feature): install ring
+/// unless one is installed already.
+fn ensure_crypto_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Err = another thread installed one meanwhile: fine either way.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
+
+/// A transport error's message chain, without the URL, on one bounded line.
+fn describe_transport(err: reqwest::Error, redactor: &Redactor) -> String {
+    let timed_out = err.is_timeout();
+    let err = err.without_url();
+    let mut text = crate::error::error_chain(&err).join(": ");
+    if timed_out && !text.contains("timed out") {
+        text.push_str(" (timed out)");
+    }
+    log_line(&redactor.apply(&text), 500)
+}
+
+/// The start of an error answer's body, for the error message.
+async fn read_snippet(mut resp: reqwest::Response, redactor: &Redactor) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < 4 * SNIPPET_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    log_line(&redactor.apply(&text), SNIPPET_BYTES)
+}
+
+/// One line for logs and error messages: whitespace collapsed, control characters escaped.
+fn log_line(s: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    let cut = sanitize_into(&mut out, s.trim(), Mode::Plain, max_bytes);
+    if cut < s.trim().len() {
+        out.push('…');
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload
+
+#[derive(Serialize)]
+struct Payload {
+    username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icon_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
+    text: String,
+    attachments: [Attachment; 1],
+}
+
+#[derive(Serialize)]
+struct Attachment {
+    fallback: String,
+    color: &'static str,
+    title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title_link: Option<String>,
+    text: String,
+    fields: Vec<Field>,
+}
+
+#[derive(Serialize)]
+struct Field {
+    short: bool,
+    title: &'static str,
+    value: String,
+}
+
+/// The JSON posted to the webhook for `failure`, at most [`MAX_PAYLOAD_BYTES`] long (unless
+/// the configured username, icon and channel alone are longer).
+pub fn payload_json(cfg: &AlertConfig, failure: &Failure) -> String {
+    let redactor = Redactor::new(cfg.webhook_url.as_ref());
+    let mut payload = build_payload(cfg, failure, &redactor);
+    let mut json = to_json(&payload, &redactor);
+    // Cut the attachment text until everything fits; removing n bytes of text removes at least
+    // n bytes of JSON, so this converges in a step or two.
+    let full = payload.attachments[0].text.clone();
+    let mut keep = full.len();
+    while json.len() > MAX_PAYLOAD_BYTES && keep > 0 {
+        let over = json.len() - MAX_PAYLOAD_BYTES;
+        // Room for the note and a closing fence, in their JSON form.
+        keep = keep.saturating_sub(over + 64);
+        payload.attachments[0].text = truncate_markdown(&full, keep);
+        json = to_json(&payload, &redactor);
+    }
+    json
+}
+
+/// The payload as a JSON value (for tests and inspection).
+pub fn payload(cfg: &AlertConfig, failure: &Failure) -> serde_json::Value {
+    serde_json::from_str(&payload_json(cfg, failure)).unwrap_or_default()
+}
+
+fn to_json(payload: &Payload, redactor: &Redactor) -> String {
+    // Serializing plain strings cannot fail.
+    let json = serde_json::to_string(payload).unwrap_or_default();
+    // Last line of defence; every piece was redacted before it was escaped, so this finds
+    // nothing unless escaping itself formed the secret.
+    redactor.apply(&json).into_owned()
+}
+
+fn build_payload(cfg: &AlertConfig, f: &Failure, r: &Redactor) -> Payload {
+    let job = inline(&r.apply(&f.job), FIELD_BYTES);
+    let date = inline(&r.apply(&f.date), FIELD_BYTES);
+    let kind = inline(&r.apply(&f.kind), FIELD_BYTES);
+    let when = if f.date.is_empty() {
+        String::new()
+    } else {
+        format!(" for {date}")
+    };
+    let title = truncate_inline(format!("{job} failed{when}: {kind}"), TITLE_BYTES);
+    let text = truncate_inline(
+        format!(
+            ":rotating_light: **{job}** failed{when}: {kind} (exit {})",
+            f.exit_code
+        ),
+        TITLE_BYTES,
+    );
+    let first_error = f.error_chain.first().map_or("", String::as_str);
+    let fallback = plain(
+        &r.apply(&format!(
+            "{} failed{}: {} (exit {}): {first_error}",
+            f.job,
+            if f.date.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", f.date)
+            },
+            f.kind,
+            f.exit_code
+        )),
+        TITLE_BYTES,
+    );
+    let log_link = f
+        .airflow
+        .as_ref()
+        .and_then(|a| a.log_url.as_deref())
+        .and_then(|u| link_destination(&r.apply(u)));
+
+    Payload {
+        username: cfg
+            .username
+            .as_deref()
+            .map(|u| plain(&r.apply(u), FIELD_BYTES))
+            .unwrap_or_else(|| DEFAULT_USERNAME.to_owned()),
+        icon_url: cfg.icon_url.as_deref().map(|u| r.apply(u).into_owned()),
+        channel: cfg
+            .channel
+            .as_deref()
+            .map(|c| plain(&r.apply(c), FIELD_BYTES)),
+        text,
+        attachments: [Attachment {
+            fallback,
+            color: ALERT_COLOR,
+            title,
+            title_link: log_link.clone(),
+            text: body(f, r),
+            fields: fields(f, r, log_link),
+        }],
+    }
+}
+
+fn fields(f: &Failure, r: &Redactor, log_link: Option<String>) -> Vec<Field> {
+    let mut fields = Vec::new();
+    let mut text = |title: &'static str, value: &str| {
+        if !value.is_empty() {
+            fields.push(Field {
+                short: true,
+                title,
+                value: inline(&r.apply(value), FIELD_BYTES),
+            });
+        }
+    };
+    text("Job", &f.job);
+    text("Date", &f.date);
+    text("Table", &f.table);
+    text("Exit code", &format!("{} ({})", f.exit_code, f.kind));
+    text("Run id", &f.run_id);
+    text("Rows loaded", &f.rows_loaded.to_string());
+    text("Rows rejected", &f.rows_rejected.to_string());
+    text(
+        "Files read",
+        &format!("{} of {}", f.files_read, f.files_total),
+    );
+    if let Some(a) = &f.airflow {
+        text("Airflow DAG", a.dag_id.as_deref().unwrap_or_default());
+        text("Airflow task", a.task_id.as_deref().unwrap_or_default());
+        text("DAG run", a.dag_run_id.as_deref().unwrap_or_default());
+        text("Try", a.try_number.as_deref().unwrap_or_default());
+        match (log_link, &a.log_url) {
+            (Some(dest), _) => fields.push(Field {
+                short: false,
+                title: "Log",
+                value: format!("[open the task log]({dest})"),
+            }),
+            // Not a usable http(s) URL: quote it as text.
+            (None, Some(url)) => fields.push(Field {
+                short: false,
+                title: "Log",
+                value: inline(&r.apply(url), FIELD_BYTES),
+            }),
+            (None, None) => {}
+        }
+    }
+    fields
+}
+
+/// The attachment text: error chain, sample rejects, re-run command, each in a code block.
+fn body(f: &Failure, r: &Redactor) -> String {
+    let mut out = String::from("**Error**\n```text\n");
+    // Each cause bounded on its own, so that one huge cause does not hide the others.
+    let mut rendered = String::new();
+    for (i, cause) in f.error_chain.iter().enumerate() {
+        if i > 0 {
+            rendered.push_str("\ncaused by: ");
+        }
+        rendered.push_str(&code_block(&r.apply(cause.trim_end()), CAUSE_BYTES));
+    }
+    if rendered.is_empty() {
+        rendered.push_str("(no error message)");
+    }
+    out.push_str(&cut_with_note(&rendered, CHAIN_BYTES));
+    out.push_str("\n```\n");
+
+    if !f.sample_rejects.is_empty() {
+        let shown = f.sample_rejects.len().min(MAX_SAMPLES);
+        let _ = writeln!(
+            out,
+            "**Rejected lines** ({shown} of {} shown)\n```text",
+            f.rows_rejected.max(shown as u64)
+        );
+        for s in f.sample_rejects.iter().take(MAX_SAMPLES) {
+            let key = code_line(&r.apply(&s.source_key), SAMPLE_KEY_BYTES);
+            let reason = code_line(&r.apply(&s.reason), SAMPLE_REASON_BYTES);
+            let mut raw: String = s.raw.chars().take(SAMPLE_RAW_CHARS).collect();
+            if raw.len() < s.raw.len() {
+                raw.push('…');
+            }
+            let raw = code_line(&r.apply(&raw), SAMPLE_RAW_CHARS * 4);
+            let _ = writeln!(out, "{key}:{} — {reason}\n  {raw}", s.line);
+        }
+        out.push_str("```\n");
+    }
+
+    if !f.rerun_command.trim().is_empty() {
+        out.push_str("**Re-run**\n```sh\n");
+        out.push_str(&code_block(&r.apply(f.rerun_command.trim()), RERUN_BYTES));
+        out.push_str("\n```\n");
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// Cuts already-sanitized markdown to at most `keep` bytes (plus the note), closing a code block
+/// left open and saying how much was dropped.
+fn truncate_markdown(text: &str, keep: usize) -> String {
+    if text.len() <= keep {
+        return text.to_owned();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // Prefer a line boundary when there is one nearby.
+    if let Some(nl) = text[..end].rfind('\n')
+        && end - nl < 200
+    {
+        end = nl;
+    }
+    let mut out = text[..end].to_owned();
+    // Sanitized content never holds two backticks in a row: every ``` is one of our fences.
+    if out.matches("```").count() % 2 == 1 {
+        out.push_str("\n```");
+    }
+    let _ = write!(out, "\n… (truncated, {} more bytes)", text.len() - end);
+    out
+}
+
+/// Cuts sanitized code-block text to `max` bytes with a note.
+fn cut_with_note(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n… (truncated, {} more bytes)",
+        &text[..end],
+        text.len() - end
+    )
+}
+
+fn truncate_inline(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Do not leave a dangling escape backslash.
+        let trailing = s[..end].bytes().rev().take_while(|&b| b == b'\\').count();
+        if trailing % 2 == 1 {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// A URL usable as a markdown link destination: http(s), no whitespace or control characters,
+/// with the characters that could end the destination or form a mention percent-encoded.
+fn link_destination(url: &str) -> Option<String> {
+    let url = url.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://"))
+        || url.len() > LINK_BYTES
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || invisible(c))
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(url.len());
+    for c in url.chars() {
+        match c {
+            '(' | ')' | '<' | '>' | '@' | '`' | '"' | '\\' | '[' | ']' | '{' | '}' | '|' | '^' => {
+                let _ = write!(out, "%{:02X}", c as u32);
+            }
+            _ => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Untrusted text
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One line of markdown (title, fields): markdown characters escaped.
+    Inline,
+    /// One line of plain text (notification fallback, username, logs).
+    Plain,
+    /// One line inside a code block.
+    CodeLine,
+    /// Lines inside a code block.
+    CodeBlock,
+}
+
+/// Characters that are invisible or reorder text: shown as escapes so nothing hides or spoofs.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Appends `s` made safe for `mode` to `out`, stopping before `out` would grow past `max_bytes`.
+/// Returns how many bytes of `s` were used.
+fn sanitize_into(out: &mut String, s: &str, mode: Mode, max_bytes: usize) -> usize {
+    let start = out.len();
+    let mut piece = String::with_capacity(16);
+    let mut prev_backtick = false;
+    for (i, c) in s.char_indices() {
+        piece.clear();
+        match c {
+            '@' => piece.push_str("@\u{200B}"),
+            '\n' if mode == Mode::CodeBlock => piece.push('\n'),
+            '\t' if mode == Mode::CodeBlock => piece.push_str("    "),
+            '\r' if mode == Mode::CodeBlock => {}
+            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => piece.push(' '),
+            '`' if matches!(mode, Mode::CodeLine | Mode::CodeBlock) => {
+                if prev_backtick {
+                    piece.push('\u{200B}');
+                }
+                piece.push('`');
+            }
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '~' | '|'
+                if mode == Mode::Inline =>
+            {
+                piece.push('\\');
+                piece.push(c);
+            }
+            c if c.is_control() || invisible(c) => {
+                let _ = write!(piece, "\\u{{{:x}}}", c as u32);
+            }
+            c => piece.push(c),
+        }
+        if out.len() - start + piece.len() > max_bytes {
+            return i;
+        }
+        out.push_str(&piece);
+        prev_backtick = c == '`';
+    }
+    s.len()
+}
+
+fn inline(s: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    if sanitize_into(&mut out, s, Mode::Inline, max_bytes) < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn plain(s: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    if sanitize_into(&mut out, s, Mode::Plain, max_bytes) < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn code_line(s: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    if sanitize_into(&mut out, s, Mode::CodeLine, max_bytes) < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn code_block(s: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    let used = sanitize_into(&mut out, s, Mode::CodeBlock, max_bytes);
+    if used < s.len() {
+        let _ = write!(out, "\n… (truncated, {} more bytes)", s.len() - used);
+    }
+    out
+}
+
+/// Replaces the webhook URL, and the parts of it that identify the hook, with `[redacted]`.
+struct Redactor {
+    needles: Vec<String>,
+}
+
+impl Redactor {
+    fn new(secret: Option<&Secret>) -> Redactor {
+        let mut needles = Vec::new();
+        if let Some(secret) = secret {
+            let raw = secret.expose().trim();
+            let mut add = |s: &str, min: usize| {
+                if s.len() >= min && !needles.iter().any(|n| n == s) {
+                    needles.push(s.to_owned());
+                }
+            };
+            add(raw, 1);
+            add(raw.trim_end_matches('/'), 1);
+            let rest = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+            add(rest, 8);
+            if let Some(slash) = rest.find('/') {
+                // "/hooks/<token>" and the query: what makes the URL a credential.
+                add(&rest[slash..], 8);
+                for part in rest[slash..].split(['/', '?', '&', '=', '#']) {
+                    add(part, 12);
+                }
+                // user:password@ in the authority.
+                if let Some((userinfo, _)) = rest[..slash].rsplit_once('@') {
+                    add(userinfo, 4);
+                }
+            }
+            if let Ok(url) = reqwest::Url::parse(raw) {
+                add(url.as_str(), 1);
+                add(url.as_str().trim_end_matches('/'), 1);
+                if let Some(pw) = url.password() {
+                    add(pw, 4);
+                }
+            }
+            // Longest first, so a whole URL is replaced before its parts.
+            needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        }
+        Redactor { needles }
+    }
+
+    fn apply<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {
+        let mut out = std::borrow::Cow::Borrowed(s);
+        for needle in &self.needles {
+            if out.contains(needle.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(needle.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const WEBHOOK: &str = "https://chat.example.com/hooks/SENTINELhooktoken0123456789";
+
+    fn cfg() -> AlertConfig {
+        AlertConfig {
+            webhook_url: Some(Secret::from(WEBHOOK.to_owned())),
+            ..AlertConfig::default()
+        }
+    }
+
+    fn failure() -> Failure {
+        Failure {
+            job: "push-logs".into(),
+            date: "2026-11-20".into(),
+            table: "push_proxy.logs_us_new".into(),
+            run_id: "20261120T0300Z-ab12".into(),
+            exit_code: 3,
+            kind: "data error".into(),
+            error_chain: vec![
+                "cannot read AWSLogs/1/elb/2026/11/20/a.log.gz at line 17: the file is corrupt or truncated".into(),
+                "corrupt deflate stream".into(),
+            ],
+            files_read: 3,
+            files_total: 7,
+            rows_loaded: 1200,
+            rows_rejected: 40,
+            sample_rejects: vec![SampleReject {
+                source_key: "AWSLogs/1/elb/2026/11/20/a.log.gz".into(),
+                line: 17,
+                raw: "h2 2026-11-20T00:00:01Z app/x".into(),
+                reason: "expected 29 fields, got 3".into(),
+            }],
+            rerun_command: "push-logs --date 2026-11-20 --source s3://b/p --table push_proxy.logs_us_new --lake ./lake".into(),
+            airflow: None,
+        }
+    }
+
+    fn attachment(v: &Value) -> &Value {
+        &v["attachments"][0]
+    }
+
+    fn field<'a>(v: &'a Value, title: &str) -> Option<&'a str> {
+        attachment(v)["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["title"] == title)
+            .map(|f| f["value"].as_str().unwrap())
+    }
+
+    /// Every string in the payload.
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn payload_has_the_expected_shape() {
+        let v = payload(&cfg(), &failure());
+        assert_eq!(v["username"], "ingest-bot");
+        assert!(v.get("channel").is_none());
+        assert!(v.get("icon_url").is_none());
+        let text = v["text"].as_str().unwrap();
+        assert!(text.contains("push-logs") && text.contains("2026-11-20"));
+        assert!(!text.contains('\n'));
+        let a = attachment(&v);
+        assert_eq!(a["color"], "#d24b4e");
+        assert_eq!(a["title"], "push-logs failed for 2026-11-20: data error");
+        assert!(a["fallback"].as_str().unwrap().contains("corrupt"));
+        assert_eq!(field(&v, "Job"), Some("push-logs"));
+        assert_eq!(field(&v, "Date"), Some("2026-11-20"));
+        assert_eq!(field(&v, "Table"), Some(r"push\_proxy.logs\_us\_new"));
+        assert_eq!(field(&v, "Exit code"), Some("3 (data error)"));
+        assert_eq!(field(&v, "Run id"), Some("20261120T0300Z-ab12"));
+        assert_eq!(field(&v, "Rows loaded"), Some("1200"));
+        assert_eq!(field(&v, "Rows rejected"), Some("40"));
+        assert_eq!(field(&v, "Files read"), Some("3 of 7"));
+        assert!(field(&v, "Airflow DAG").is_none());
+        assert!(
+            a["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["short"].is_boolean())
+        );
+
+        let body = a["text"].as_str().unwrap();
+        assert!(
+            body.contains(
+                "cannot read AWSLogs/1/elb/2026/11/20/a.log.gz at line 17: the file is corrupt or truncated\ncaused by: corrupt deflate stream\n"
+            ),
+            "{body}"
+        );
+        assert!(body.contains(
+            "AWSLogs/1/elb/2026/11/20/a.log.gz:17 — expected 29 fields, got 3\n  h2 2026-11-20T00:00:01Z app/x\n"
+        ));
+        assert!(body.contains("(1 of 40 shown)"));
+        assert!(body.contains("```sh\npush-logs --date 2026-11-20 --source s3://b/p"));
+        assert_eq!(
+            body.matches("```").count(),
+            6,
+            "three closed code blocks: {body}"
+        );
+    }
+
+    #[test]
+    fn overrides_and_airflow_context_become_fields() {
+        let mut c = cfg();
+        c.username = Some("ingest".into());
+        c.icon_url = Some("https://example.com/i.png".into());
+        c.channel = Some("data-alerts".into());
+        let mut f = failure();
+        f.airflow = AirflowContext::from_lookup(|name| {
+            Some(match name {
+                "AIRFLOW_CTX_DAG_ID" => "push_logs_us".into(),
+                "AIRFLOW_CTX_TASK_ID" => "load".into(),
+                "AIRFLOW_CTX_DAG_RUN_ID" => "scheduled__2026-11-20T00:00:00+00:00".into(),
+                "AIRFLOW_CTX_TRY_NUMBER" => "2".into(),
+                "AIRFLOW_TASK_LOG_URL" => {
+                    "https://airflow.example.com/dags/push_logs_us/grid?dag_run_id=x(1)&task_id=load".into()
+                }
+                _ => return None,
+            })
+        });
+        let v = payload(&c, &f);
+        assert_eq!(v["username"], "ingest");
+        assert_eq!(v["icon_url"], "https://example.com/i.png");
+        assert_eq!(v["channel"], "data-alerts");
+        assert_eq!(field(&v, "Airflow DAG"), Some(r"push\_logs\_us"));
+        assert_eq!(field(&v, "Airflow task"), Some("load"));
+        assert_eq!(
+            field(&v, "DAG run"),
+            Some(r"scheduled\_\_2026-11-20T00:00:00+00:00")
+        );
+        assert_eq!(field(&v, "Try"), Some("2"));
+        let dest =
+            "https://airflow.example.com/dags/push_logs_us/grid?dag_run_id=x%281%29&task_id=load";
+        assert_eq!(
+            field(&v, "Log"),
+            Some(format!("[open the task log]({dest})").as_str())
+        );
+        assert_eq!(attachment(&v)["title_link"], dest);
+    }
+
+    #[test]
+    fn airflow_context_from_lookup() {
+        assert_eq!(AirflowContext::from_lookup(|_| None), None);
+        assert_eq!(AirflowContext::from_lookup(|_| Some("  ".into())), None);
+        let ctx =
+            AirflowContext::from_lookup(|n| (n == "AIRFLOW_CTX_TRY_NUMBER").then(|| " 3 ".into()))
+                .unwrap();
+        assert_eq!(ctx.try_number.as_deref(), Some("3"));
+        assert_eq!(ctx.dag_id, None);
+        assert_eq!(ctx.log_url, None);
+    }
+
+    #[test]
+    fn a_log_url_that_is_not_http_is_quoted_not_linked() {
+        let mut f = failure();
+        f.airflow = Some(AirflowContext {
+            log_url: Some("javascript:alert(1)".into()),
+            ..AirflowContext::default()
+        });
+        let v = payload(&cfg(), &f);
+        assert_eq!(field(&v, "Log"), Some("javascript:alert(1)"));
+        assert!(attachment(&v).get("title_link").is_none());
+    }
+
+    #[test]
+    fn mentions_never_ping() {
+        let mut f = failure();
+        f.job = "@channel".into();
+        f.table = "x.@here".into();
+        f.error_chain = vec!["hello @all and @channel".into(), "@here".into()];
+        f.sample_rejects[0].raw = "user @someone wrote".into();
+        f.sample_rejects[0].reason = "@channel".into();
+        f.sample_rejects[0].source_key = "@all/key".into();
+        f.rerun_command = "push-logs --source s3://@here".into();
+        f.airflow = Some(AirflowContext {
+            dag_id: Some("@all".into()),
+            log_url: Some("https://a.example.com/@channel".into()),
+            ..AirflowContext::default()
+        });
+        let mut c = cfg();
+        c.username = Some("@all".into());
+        let json = payload_json(&c, &f);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let mut all = Vec::new();
+        strings(&v, &mut all);
+        let mut ats = 0;
+        for s in &all {
+            for (i, _) in s.match_indices('@') {
+                ats += 1;
+                assert!(
+                    s[i + 1..].starts_with('\u{200B}'),
+                    "unneutralized @ in {s:?}"
+                );
+            }
+            for word in ["@channel", "@all", "@here", "@someone"] {
+                assert!(!s.contains(word), "{word} in {s:?}");
+            }
+        }
+        assert!(ats >= 10, "the @ signs are kept, only neutralized ({ats})");
+        // In the link destination the @ is percent-encoded instead.
+        assert!(json.contains("https://a.example.com/%40channel"));
+    }
+
+    #[test]
+    fn backtick_runs_cannot_close_a_code_block() {
+        let mut f = failure();
+        f.error_chain = vec!["bad ```\n**bold** @channel\n````".into()];
+        f.sample_rejects[0].raw = "x ``` y ````` z".into();
+        f.sample_rejects[0].reason = "```".into();
+        f.rerun_command = "push-logs ``` `".into();
+        let v = payload(&cfg(), &f);
+        let body = attachment(&v)["text"].as_str().unwrap();
+        // Only our own fences: six, for three blocks.
+        assert_eq!(body.matches("```").count(), 6, "{body}");
+        for line in body.lines().filter(|l| !l.starts_with("```")) {
+            assert!(!line.contains("``"), "two backticks in a row: {line:?}");
+        }
+        assert!(body.contains("bad `\u{200B}`\u{200B}`\n**bold**"), "{body}");
+        // The lines are kept otherwise (markdown inside code blocks is not rendered).
+        assert!(body.contains("**bold** @\u{200B}channel"));
+    }
+
+    #[test]
+    fn fenced_content_starts_and_ends_on_fence_lines() {
+        let v = payload(&cfg(), &failure());
+        let body = attachment(&v)["text"].as_str().unwrap();
+        let mut open = false;
+        for line in body.lines() {
+            if line.contains("```") {
+                assert!(line.starts_with("```"), "fence not at line start: {line:?}");
+                open = !open;
+            }
+        }
+        assert!(!open);
+    }
+
+    #[test]
+    fn markdown_outside_code_blocks_is_escaped() {
+        let mut f = failure();
+        f.table = "s.[click](https://evil.example)".into();
+        f.job = "*job*_#~|<x>".into();
+        let v = payload(&cfg(), &f);
+        assert_eq!(
+            field(&v, "Table"),
+            Some(r"s.\[click\](https://evil.example)")
+        );
+        assert_eq!(field(&v, "Job"), Some(r"\*job\*\_\#\~\|\<x\>"));
+        assert!(
+            attachment(&v)["title"]
+                .as_str()
+                .unwrap()
+                .starts_with(r"\*job\*")
+        );
+    }
+
+    #[test]
+    fn control_and_invisible_characters_are_escaped() {
+        let mut f = failure();
+        f.error_chain = vec!["a\u{1b}[31mred\u{7} b\r\nc\u{202e}d\u{200b}e\u{0}".into()];
+        f.sample_rejects[0].raw = "x\ty\nz\u{85}".into();
+        f.date = "2026-11-20\nINJECTED".into();
+        let v = payload(&cfg(), &f);
+        let body = attachment(&v)["text"].as_str().unwrap();
+        assert!(
+            body.contains(r"a\u{1b}[31mred\u{7} b") && body.contains(r"c\u{202e}d\u{200b}e\u{0}"),
+            "{body}"
+        );
+        assert!(body.contains(" b\nc"), "CRLF becomes one newline: {body}");
+        assert!(body.contains(r"  x y z\u{85}"), "{body}");
+        assert_eq!(field(&v, "Date"), Some("2026-11-20 INJECTED"));
+        let mut all = Vec::new();
+        strings(&v, &mut all);
+        for s in all {
+            assert!(
+                !s.chars()
+                    .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn samples_are_capped_and_truncated() {
+        let mut f = failure();
+        f.sample_rejects = (0..8)
+            .map(|i| SampleReject {
+                source_key: format!("k{i}"),
+                line: i,
+                raw: "A".repeat(300),
+                reason: "bad".into(),
+            })
+            .collect();
+        let v = payload(&cfg(), &f);
+        let body = attachment(&v)["text"].as_str().unwrap();
+        assert!(body.contains("k4:4 — bad"));
+        assert!(!body.contains("k5:5"), "at most 5 samples");
+        assert!(body.contains("(5 of 40 shown)"));
+        assert!(
+            body.contains(&format!("  {}…\n", "A".repeat(200))),
+            "{body}"
+        );
+        assert!(!body.contains(&"A".repeat(201)));
+    }
+
+    #[test]
+    fn huge_input_is_bounded_and_keeps_title_and_fields() {
+        let mut f = failure();
+        f.error_chain = (0..50)
+            .map(|i| format!("cause {i}: {}", "@é`x".repeat(2_000)))
+            .collect();
+        f.sample_rejects = (0..5)
+            .map(|i| SampleReject {
+                source_key: "@".repeat(5_000),
+                line: i,
+                raw: "\u{1}".repeat(10_000),
+                reason: "\"\\".repeat(5_000),
+            })
+            .collect();
+        f.table = "@".repeat(50_000);
+        f.rerun_command = "\\\"".repeat(20_000);
+        f.airflow = Some(AirflowContext {
+            dag_id: Some("_".repeat(10_000)),
+            task_id: Some("@".repeat(10_000)),
+            dag_run_id: Some("<".repeat(10_000)),
+            try_number: Some("1".repeat(10_000)),
+            log_url: Some(format!("https://x.example/{}", "a".repeat(10_000))),
+        });
+        let json = payload_json(&cfg(), &f);
+        assert!(json.len() <= MAX_PAYLOAD_BYTES, "{} bytes", json.len());
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let a = attachment(&v);
+        assert_eq!(a["title"], "push-logs failed for 2026-11-20: data error");
+        assert_eq!(field(&v, "Files read"), Some("3 of 7"));
+        assert!(field(&v, "Table").unwrap().len() <= FIELD_BYTES + 3);
+        assert!(field(&v, "Try").is_some());
+        let body = a["text"].as_str().unwrap();
+        assert!(body.contains("more bytes)"), "{body}");
+        assert!(body.starts_with("**Error**\n```text\ncause 0: "));
+        assert_eq!(body.matches("```").count() % 2, 0, "code blocks closed");
+    }
+
+    #[test]
+    fn a_long_body_is_cut_with_a_note() {
+        let mut f = failure();
+        // Many moderate causes: each fits, the chain does not.
+        f.error_chain = (0..40)
+            .map(|i| format!("cause {i} {}", "x".repeat(300)))
+            .collect();
+        let v = payload(&cfg(), &f);
+        let body = attachment(&v)["text"].as_str().unwrap();
+        assert!(body.contains("cause 0 "));
+        assert!(!body.contains("cause 39 "));
+        let note = body
+            .lines()
+            .find(|l| l.starts_with("… (truncated, "))
+            .expect("a truncation note");
+        let n: usize = note["… (truncated, ".len()..]
+            .trim_end_matches(" more bytes)")
+            .parse()
+            .unwrap();
+        assert!(n > 5_000, "{note}");
+        // The re-run command still follows.
+        assert!(body.contains("```sh\npush-logs --date 2026-11-20"));
+    }
+
+    #[test]
+    fn truncate_markdown_closes_an_open_fence() {
+        let text = format!("**Error**\n```text\n{}\n```\nend", "y".repeat(1000));
+        let cut = truncate_markdown(&text, 300);
+        assert!(cut.len() < 400);
+        assert_eq!(cut.matches("```").count(), 2, "{cut}");
+        assert!(cut.ends_with(&format!(
+            "\n```\n… (truncated, {} more bytes)",
+            text.len() - (cut.find("\n```\n…").unwrap())
+        )));
+        assert_eq!(truncate_markdown("short", 300), "short");
+    }
+
+    #[test]
+    fn the_webhook_url_is_redacted_everywhere() {
+        let mut f = failure();
+        f.error_chain = vec![
+            format!("posting to {WEBHOOK} failed"),
+            "hook SENTINELhooktoken0123456789 unknown".into(),
+            "path /hooks/SENTINELhooktoken0123456789/ refused".into(),
+        ];
+        f.rerun_command = format!("push-logs --source {WEBHOOK}");
+        f.sample_rejects[0].raw = WEBHOOK.into();
+        f.airflow = Some(AirflowContext {
+            log_url: Some(WEBHOOK.into()),
+            dag_id: Some(WEBHOOK.into()),
+            ..AirflowContext::default()
+        });
+        let mut c = cfg();
+        c.channel = Some(WEBHOOK.into());
+        let json = payload_json(&c, &f);
+        assert!(!json.contains("SENTINEL"), "{json}");
+        assert!(!json.contains("chat.example.com/hooks"), "{json}");
+        assert!(json.matches(REDACTED).count() >= 6, "{json}");
+        // Still valid JSON.
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert!(
+            attachment(&v)["text"]
+                .as_str()
+                .unwrap()
+                .contains("posting to [redacted] failed")
+        );
+    }
+
+    #[test]
+    fn redactor_parts() {
+        let r = Redactor::new(Some(&Secret::from(
+            "https://user:pa55word@mm.example.com/hooks/abcdefghijklmnop?x=1".to_owned(),
+        )));
+        assert_eq!(r.apply("pa55word"), REDACTED);
+        assert_eq!(r.apply("id abcdefghijklmnop!"), "id [redacted]!");
+        assert_eq!(
+            r.apply("url https://user:pa55word@mm.example.com/hooks/abcdefghijklmnop?x=1 end"),
+            "url [redacted] end"
+        );
+        // Short, common parts are not treated as secret.
+        assert_eq!(
+            r.apply("hooks x=1 mm.example.com"),
+            "hooks x=1 mm.example.com"
+        );
+        assert_eq!(Redactor::new(None).apply("anything"), "anything");
+    }
+
+    #[test]
+    fn link_destinations() {
+        assert_eq!(
+            link_destination("HTTPS://a.example/x?y=(1)@z").as_deref(),
+            Some("HTTPS://a.example/x?y=%281%29%40z")
+        );
+        assert_eq!(link_destination("ftp://a.example"), None);
+        assert_eq!(link_destination("https://a.example/x y"), None);
+        assert_eq!(link_destination("https://a.example/\u{202e}"), None);
+    }
+
+    #[test]
+    fn error_display_is_safe_and_informative() {
+        let e = AlertError::Http {
+            status: 400,
+            body_snippet: "Invalid webhook".into(),
+            attempts: 1,
+            max_attempts: 3,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the Mattermost webhook answered HTTP 400 (attempt 1 of at most 3): Invalid webhook"
+        );
+        assert_eq!(e.attempts(), 1);
+        assert!(
+            AlertError::InvalidUrl
+                .to_string()
+                .contains("MATTERMOST_WEBHOOK_URL")
+        );
+    }
+
+    #[test]
+    fn log_lines_are_single_bounded_lines() {
+        assert_eq!(log_line(" a\nb\u{1b} ", 100), r"a b\u{1b}");
+        assert_eq!(
+            log_line(&"x".repeat(50), 10),
+            format!("{}…", "x".repeat(10))
+        );
+    }
+
+    #[tokio::test]
+    async fn not_configured_sends_nothing() {
+        let outcome = send_failure_alert(&AlertConfig::default(), &failure())
+            .await
+            .unwrap();
+        assert_eq!(outcome, AlertOutcome::NotConfigured);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_url_is_reported_without_its_value() {
+        let c = AlertConfig {
+            webhook_url: Some(Secret::from("not a url SENTINEL".to_owned())),
+            ..AlertConfig::default()
+        };
+        let err = send_failure_alert(&c, &failure()).await.unwrap_err();
+        assert!(matches!(err, AlertError::InvalidUrl));
+        assert!(!format!("{err} {err:?}").contains("SENTINEL"));
+    }
 }

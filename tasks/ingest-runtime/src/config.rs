@@ -2,18 +2,27 @@
 //! variable; secrets are read from the environment only and never appear as options.
 //! The full list of variables is in docs/contract.md (and `--print-contract`).
 
-use std::path::PathBuf;
-
 use clap::{Args, ValueEnum};
 
 use crate::secret::Secret;
+use crate::secrets_manager::SecretsManagerError;
 use crate::time::Date;
 
 /// Environment variables that carry secrets. Read once at start-up; never printed.
-pub const SECRET_ENV: &[(&str, &str)] = &[(
-    "MATTERMOST_WEBHOOK_URL",
-    "Mattermost incoming-webhook URL for failure alerts; unset = no alerts",
-)];
+pub const SECRET_ENV: &[(&str, &str)] = &[
+    (
+        "MATTERMOST_WEBHOOK_URL",
+        "Mattermost incoming-webhook URL for failure alerts; unset = no alerts",
+    ),
+    (
+        "SNOWFLAKE_PRIVATE_KEY",
+        "with --warehouse: the Snowflake user's RSA private key, unencrypted PEM (PKCS#8), for key-pair (JWT) authentication",
+    ),
+    (
+        "SNOWFLAKE_PASSWORD",
+        "with --warehouse and no SNOWFLAKE_PRIVATE_KEY: the Snowflake user's password",
+    ),
+];
 
 /// Airflow context the DAGs pass to the pod, quoted in alerts.
 pub const AIRFLOW_CONTEXT_ENV: &[&str] = &[
@@ -32,7 +41,8 @@ pub enum LogFormat {
     Text,
 }
 
-/// Options shared by every job.
+// Options shared by every job. (A plain comment: clap would show a doc comment here as every
+// job's `--help` description, in place of the job's own.)
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
     /// Logical date to load (Airflow's `{{ ds }}`).
@@ -59,14 +69,25 @@ pub struct CommonArgs {
     #[arg(long, env = "INGEST_TABLE", value_name = "SCHEMA.TABLE")]
     pub table: Option<String>,
 
-    /// Lake root directory: partitions are written to <lake>/<schema>/<table>/dt=<date>/.
+    /// Lake root: a directory or s3://bucket/prefix; partitions are written to
+    /// <lake>/<schema>/<table>/dt=<date>/.
     #[arg(
         long,
         env = "INGEST_LAKE",
-        value_name = "DIR",
+        value_name = "DIR_OR_S3_URL",
         default_value = "./lake"
     )]
-    pub lake: PathBuf,
+    pub lake: String,
+
+    /// Load the committed partitions into Snowflake (needs an s3:// lake):
+    /// snowflake://<account>/<database>[/<schema>]?stage=<stage>[&warehouse=..][&role=..].
+    /// Credentials: SNOWFLAKE_PRIVATE_KEY or SNOWFLAKE_PASSWORD (environment only).
+    #[arg(long, env = "INGEST_WAREHOUSE", value_name = "URL")]
+    pub warehouse: Option<String>,
+
+    /// Snowflake login name for --warehouse.
+    #[arg(long, env = "SNOWFLAKE_USER", value_name = "NAME")]
+    pub warehouse_user: Option<String>,
 
     /// Fail (exit 3) when rejected / (loaded + rejected) lines exceed this ratio. The rejects
     /// are still stored; the table partition is left unchanged.
@@ -136,15 +157,59 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 /// The secrets, read from the environment.
 pub struct Secrets {
     pub webhook_url: Option<Secret>,
+    /// Every variable of [`SECRET_ENV`] that has a value, by name.
+    values: std::collections::BTreeMap<String, Secret>,
 }
 
 impl Secrets {
+    /// The secrets given directly in the environment (no network; `<VAR>_SECRET_ID` ignored).
     pub fn from_env() -> Secrets {
+        Secrets::from_values(
+            SECRET_ENV
+                .iter()
+                .filter_map(|(name, _)| {
+                    let value = std::env::var(name).ok()?;
+                    let value = value.trim();
+                    (!value.is_empty())
+                        .then(|| ((*name).to_owned(), Secret::from(value.to_owned())))
+                })
+                .collect(),
+        )
+    }
+
+    /// At start-up: each variable of [`SECRET_ENV`] directly, or indirectly as
+    /// `<VAR>_SECRET_ID=<arn or name>` (+ optional `<VAR>_SECRET_KEY=<json key>`) read from AWS
+    /// Secrets Manager ([`crate::secrets_manager`]). Returns what resolved, and an error for each
+    /// variable that did not (naming the variable and the secret id, never a value).
+    pub async fn resolve_from_env() -> (Secrets, Vec<SecretsManagerError>) {
+        let names: Vec<&str> = SECRET_ENV.iter().map(|(name, _)| *name).collect();
+        let resolved = crate::secrets_manager::resolve(&names, |n| std::env::var(n).ok()).await;
+        (Secrets::from_values(resolved.values), resolved.errors)
+    }
+
+    /// The value of one variable of [`SECRET_ENV`] (e.g. `SNOWFLAKE_PRIVATE_KEY`), if set.
+    pub fn get(&self, env: &str) -> Option<&Secret> {
+        self.values.get(env)
+    }
+
+    /// The `--warehouse` credentials: `SNOWFLAKE_PRIVATE_KEY` (preferred) or `SNOWFLAKE_PASSWORD`,
+    /// each given directly or as `<VAR>_SECRET_ID`. The error never quotes a value.
+    pub fn snowflake_credentials(&self) -> Result<crate::warehouse::Credentials, String> {
+        use crate::warehouse::Credentials;
+        if let Some(pem) = self.get("SNOWFLAKE_PRIVATE_KEY") {
+            return Credentials::from_pem(pem.expose())
+                .map_err(|why| format!("SNOWFLAKE_PRIVATE_KEY: {why}"));
+        }
+        if let Some(password) = self.get("SNOWFLAKE_PASSWORD") {
+            return Ok(Credentials::Password(password.clone()));
+        }
+        Err("--warehouse needs SNOWFLAKE_PRIVATE_KEY (key-pair authentication) or SNOWFLAKE_PASSWORD in the environment, directly or as <VAR>_SECRET_ID (AWS Secrets Manager)".into())
+    }
+
+    fn from_values(values: std::collections::BTreeMap<String, Secret>) -> Secrets {
         Secrets {
-            webhook_url: std::env::var("MATTERMOST_WEBHOOK_URL")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| Secret::from(v.trim().to_owned())),
+            webhook_url: values.get("MATTERMOST_WEBHOOK_URL").cloned(),
+            values,
         }
     }
 }

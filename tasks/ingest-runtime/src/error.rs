@@ -91,11 +91,21 @@ pub enum RunError {
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
 
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets_manager::SecretsManagerError),
+
     #[error("writing the lake at {location} failed")]
     Lake {
         location: String,
         #[source]
         source: crate::lake::LakeError,
+    },
+
+    #[error("loading into {target} failed")]
+    Warehouse {
+        target: String,
+        #[source]
+        source: Box<crate::warehouse::WarehouseError>,
     },
 
     #[error("interrupted by {0}; nothing was committed")]
@@ -114,7 +124,9 @@ impl RunError {
             | RunError::CorruptObject { .. }
             | RunError::BadObject { .. } => FailureKind::Data,
             RunError::Source(e) => e.kind(),
-            RunError::Lake { .. } => FailureKind::Transient,
+            RunError::Secrets(e) => e.kind(),
+            RunError::Lake { source, .. } => source.kind(),
+            RunError::Warehouse { source, .. } => source.kind(),
             RunError::Interrupted(_) => FailureKind::Interrupted,
             RunError::Internal(_) => FailureKind::Internal,
         }

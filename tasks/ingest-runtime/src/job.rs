@@ -16,7 +16,7 @@ use crate::alert::{AirflowContext, AlertConfig, Failure};
 use crate::config::{AIRFLOW_CONTEXT_ENV, CommonArgs, LogFormat, SECRET_ENV, Secrets, shell_quote};
 use crate::error::{FailureKind, RunError, error_chain};
 use crate::format::RecordFormat;
-use crate::lake::TableName;
+use crate::lake::{LakeLocation, TableName};
 use crate::run::{Counters, RunConfig, StopFlag};
 use crate::source::{KeySelection, S3Options, SourceLocation};
 use crate::summary::{RunSummary, human_bytes};
@@ -51,7 +51,7 @@ fn command(spec: &'static JobSpec) -> Command {
         .map(|(name, doc)| format!("  {name}: {doc}\n"))
         .collect();
     let after = format!(
-        "Which files a date reads:\n  {}\n\nSecrets (environment only, never printed):\n{secrets}\nAirflow context quoted in alerts: {}\nAWS region and credentials: the standard AWS chain (AWS_REGION, IRSA, ...).\nLogs: RUST_LOG (default info).\n\nExit codes:\n  0    success\n{exit_codes}\nExamples:\n{}",
+        "Which files a date reads:\n  {}\n\nSecrets (environment only, never printed):\n{secrets}  Any of them may instead come from AWS Secrets Manager, read once at start-up:\n  <VAR>_SECRET_ID=<arn or name> [<VAR>_SECRET_KEY=<key of its JSON object>].\n\nAirflow context quoted in alerts: {}\nAWS region and credentials: the standard AWS chain (AWS_REGION, IRSA, ...).\nLogs: RUST_LOG (default info).\n\nExit codes:\n  0    success\n{exit_codes}\nExamples:\n{}",
         spec.date_semantics,
         AIRFLOW_CONTEXT_ENV.join(", "),
         spec.examples
@@ -83,14 +83,6 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
     crate::logging::init(args.log_format);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let human = crate::logging::resolve(args.log_format) == LogFormat::Text;
-    let secrets = Secrets::from_env();
-    let alerts = AlertConfig {
-        webhook_url: secrets.webhook_url,
-        username: args.alert_username.clone(),
-        icon_url: args.alert_icon_url.clone(),
-        channel: args.alert_channel.clone(),
-        ..AlertConfig::default()
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -102,10 +94,28 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
             return ExitCode::from(FailureKind::Internal.exit_code() as u8);
         }
     };
-    let config = match run_config(spec, &args) {
+    // Secret env vars, given directly or as <VAR>_SECRET_ID (AWS Secrets Manager), once.
+    let (secrets, secret_errors) = runtime.block_on(Secrets::resolve_from_env());
+    let alerts = AlertConfig {
+        webhook_url: secrets.webhook_url.clone(),
+        username: args.alert_username.clone(),
+        icon_url: args.alert_icon_url.clone(),
+        channel: args.alert_channel.clone(),
+        ..AlertConfig::default()
+    };
+    let mut secret_errors = secret_errors.into_iter();
+    let setup = match secret_errors.next() {
+        Some(first) => {
+            for other in secret_errors {
+                tracing::error!(kind = %other.kind(), error = %other, "secret not available");
+            }
+            Err(RunError::from(first))
+        }
+        None => run_config(spec, &args, &secrets).map_err(RunError::Config),
+    };
+    let config = match setup {
         Ok(c) => Arc::new(c),
-        Err(message) => {
-            let err = RunError::Config(message);
+        Err(err) => {
             let failure = failure_for(spec, &args, None, &err, &Counters::default());
             tracing::error!(kind = %err.kind(), error = %err, "invalid configuration");
             eprintln!("error: {err}");
@@ -128,7 +138,7 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
     tracing::info!(
         job = spec.name, date = %config.date, table = %config.table, run_id = %config.run_id,
         sources = %config.sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
-        lake = %config.lake.display(), dry_run = config.dry_run, threads = config.threads,
+        lake = %config.lake, dry_run = config.dry_run, threads = config.threads,
         "run started"
     );
 
@@ -229,9 +239,15 @@ fn usage_error(spec: &'static JobSpec, err: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let _ = err.print();
-    let secrets = Secrets::from_env();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::from(FailureKind::Config.exit_code() as u8);
+    };
+    let (secrets, _) = rt.block_on(Secrets::resolve_from_env());
     if secrets.webhook_url.is_some() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let alerts = AlertConfig {
             webhook_url: secrets.webhook_url,
             ..AlertConfig::default()
@@ -252,17 +268,16 @@ fn usage_error(spec: &'static JobSpec, err: clap::Error) -> ExitCode {
             rerun_command: format!("{} --help", spec.name),
             airflow: AirflowContext::from_env(),
         };
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            rt.block_on(send_alert(&alerts, &failure));
-        }
+        rt.block_on(send_alert(&alerts, &failure));
     }
     ExitCode::from(FailureKind::Config.exit_code() as u8)
 }
 
-fn run_config(spec: &'static JobSpec, args: &CommonArgs) -> Result<RunConfig, String> {
+fn run_config(
+    spec: &'static JobSpec,
+    args: &CommonArgs,
+    secrets: &Secrets,
+) -> Result<RunConfig, String> {
     let date = args.date.ok_or("--date is required")?;
     let table = args
         .table
@@ -283,6 +298,17 @@ fn run_config(spec: &'static JobSpec, args: &CommonArgs) -> Result<RunConfig, St
     {
         return Err("--run-id must be 1 to 200 printable characters".into());
     }
+    let lake = LakeLocation::parse(&args.lake)?;
+    let warehouse = match args.warehouse.as_deref().filter(|w| !w.trim().is_empty()) {
+        None => None,
+        Some(_) if !lake.is_s3() => {
+            return Err("--warehouse needs an S3 lake (--lake s3://bucket/prefix): Snowflake loads the partitions from there".into());
+        }
+        Some(url) => Some(Arc::new(crate::warehouse::Warehouse::new(
+            crate::warehouse::SnowflakeConfig::parse(url, args.warehouse_user.as_deref())?,
+            secrets.snowflake_credentials()?,
+        ))),
+    };
     let loaded_at = now_micros();
     let threads = args
         .threads
@@ -294,7 +320,8 @@ fn run_config(spec: &'static JobSpec, args: &CommonArgs) -> Result<RunConfig, St
         sources,
         selection: (spec.select)(date),
         table,
-        lake: args.lake.clone(),
+        lake,
+        warehouse,
         max_reject_ratio: args.max_reject_ratio,
         allow_empty: args.allow_empty,
         dry_run: args.dry_run,
@@ -336,10 +363,10 @@ fn rerun_command(spec: &JobSpec, args: &CommonArgs) -> String {
     if let Some(t) = &args.table {
         parts.push(format!("--table {}", shell_quote(t)));
     }
-    parts.push(format!(
-        "--lake {}",
-        shell_quote(&args.lake.display().to_string())
-    ));
+    parts.push(format!("--lake {}", shell_quote(&args.lake)));
+    if let Some(w) = &args.warehouse {
+        parts.push(format!("--warehouse {}", shell_quote(w)));
+    }
     if (args.max_reject_ratio - 0.01).abs() > f64::EPSILON {
         parts.push(format!("--max-reject-ratio {}", args.max_reject_ratio));
     }
@@ -442,6 +469,7 @@ fn contract(spec: &'static JobSpec) -> String {
         "required_options": required,
         "options": options,
         "secrets": SECRET_ENV.iter().map(|(name, doc)| serde_json::json!({"env": name, "required": false, "description": doc})).collect::<Vec<_>>(),
+        "secrets_from_aws_secrets_manager": {"id_env": "<VAR>_SECRET_ID", "key_env": "<VAR>_SECRET_KEY", "description": "any secret env var may be given as the ARN or name of an AWS Secrets Manager secret (and optionally a key of its JSON object), read once at start-up"},
         "context_env": AIRFLOW_CONTEXT_ENV,
         "exit_codes": exit_codes,
         "date_semantics": spec.date_semantics,

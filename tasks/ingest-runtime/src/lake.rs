@@ -5,9 +5,16 @@
 //! `renameat2(RENAME_EXCHANGE)`. A reader sees either the old date or the new one, never half;
 //! a run that fails or is killed leaves the previous partition untouched. Rows are written in
 //! row groups of bounded size while streaming, so memory does not grow with the input.
+//!
+//! With `--lake s3://bucket/prefix` the same layout lives in S3 ([`s3`]): part files are streamed
+//! into multipart uploads that stay invisible until the commit, which completes them under
+//! run-unique names and only then removes the previous objects of the partition.
 
+mod s3;
+
+use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,8 +25,12 @@ use parquet::file::properties::{WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
 
+use crate::error::FailureKind;
+use crate::source::SourceError;
 use crate::table::{Column, ColumnValues, RowBatch};
 use crate::time::Date;
+
+pub use s3::{S3Lake, S3Staging};
 
 /// Flush a row group when the buffered values reach this many bytes...
 const ROW_GROUP_BYTES: usize = 4 << 20;
@@ -43,6 +54,123 @@ pub enum LakeError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// An S3 request of the S3 lake failed (denied = configuration, otherwise transient).
+    #[error(transparent)]
+    S3(#[from] SourceError),
+}
+
+impl LakeError {
+    /// Denied S3 requests are configuration errors (bucket, IAM role); the rest are transient.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            LakeError::S3(e) => e.kind(),
+            LakeError::Io { .. } | LakeError::Parquet { .. } => FailureKind::Transient,
+        }
+    }
+
+    /// A Parquet error that wraps an S3 failure of the sink becomes that failure.
+    fn from_parquet(path: String, source: parquet::errors::ParquetError) -> LakeError {
+        if let parquet::errors::ParquetError::External(boxed) = source {
+            return match boxed.downcast::<io::Error>() {
+                Ok(io) if io.get_ref().is_some_and(|e| e.is::<LakeError>()) => *io
+                    .into_inner()
+                    .expect("checked above")
+                    .downcast::<LakeError>()
+                    .expect("checked above"),
+                Ok(io) => LakeError::Parquet {
+                    path,
+                    source: parquet::errors::ParquetError::External(io),
+                },
+                Err(other) => LakeError::Parquet {
+                    path,
+                    source: parquet::errors::ParquetError::External(other),
+                },
+            };
+        }
+        LakeError::Parquet { path, source }
+    }
+}
+
+/// `--lake`: a local directory or `s3://bucket/prefix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LakeLocation {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl LakeLocation {
+    /// Parses a `--lake` value. A trailing `/` is ignored.
+    pub fn parse(value: &str) -> Result<LakeLocation, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("--lake is empty; expected a directory or s3://bucket/prefix".into());
+        }
+        if let Some(rest) = value.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!(
+                    "--lake {value:?} has no bucket; expected s3://bucket/prefix"
+                ));
+            }
+            let prefix = prefix.trim_matches('/');
+            if prefix.split('/').any(|p| p == "." || p == "..")
+                || prefix.contains("//")
+                || prefix.chars().any(|c| c.is_control() || c == '\'')
+            {
+                return Err(format!(
+                    "--lake {value:?}: the prefix must be plain path segments"
+                ));
+            }
+            return Ok(LakeLocation::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            });
+        }
+        if value.contains("://") {
+            return Err(format!(
+                "--lake {value:?}: only s3:// URLs and local directories are supported"
+            ));
+        }
+        let trimmed = value.trim_end_matches('/');
+        Ok(LakeLocation::Local(PathBuf::from(if trimmed.is_empty() {
+            "/"
+        } else {
+            trimmed
+        })))
+    }
+
+    pub fn is_s3(&self) -> bool {
+        matches!(self, LakeLocation::S3 { .. })
+    }
+
+    /// Where a partition (relative path) lives, for logs and the run summary.
+    pub fn join(&self, relative: &Path) -> String {
+        match self {
+            LakeLocation::Local(root) => root.join(relative).display().to_string(),
+            LakeLocation::S3 { bucket, prefix } => {
+                format!("s3://{bucket}/{}/", s3::join_key(prefix, &key_of(relative)))
+            }
+        }
+    }
+}
+
+impl fmt::Display for LakeLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LakeLocation::Local(p) => write!(f, "{}", p.display()),
+            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            LakeLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// A relative partition path as an S3 key fragment (always `/`-separated).
+fn key_of(relative: &Path) -> String {
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LakeError + '_ {
@@ -124,19 +252,83 @@ fn writer_properties() -> Arc<WriterProperties> {
     )
 }
 
+/// Where one part file goes: a local file, or an S3 object written as a multipart upload that
+/// the run's [`S3Staging`] completes at commit.
+#[derive(Clone)]
+pub enum PartTarget {
+    Local(PathBuf),
+    S3 {
+        staging: Arc<S3Staging>,
+        relative: PathBuf,
+        key: String,
+    },
+}
+
+impl PartTarget {
+    fn describe(&self) -> String {
+        match self {
+            PartTarget::Local(p) => p.display().to_string(),
+            PartTarget::S3 { staging, key, .. } => format!("s3://{}/{key}", staging.bucket()),
+        }
+    }
+}
+
+impl fmt::Debug for PartTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// The bytes of a part file: a buffered local file or a streamed S3 multipart upload.
+enum PartSink {
+    File(BufWriter<File>),
+    S3(s3::MultipartWriter),
+}
+
+impl Write for PartSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PartSink::File(f) => f.write(buf),
+            PartSink::S3(m) => m.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            PartSink::File(f) => f.flush(),
+            // Parts are uploaded when full; the last one at close.
+            PartSink::S3(_) => Ok(()),
+        }
+    }
+}
+
+impl PartSink {
+    /// Makes the bytes durable: fsync locally, the last part uploaded (but not completed) on S3.
+    fn close(self, target: &PartTarget) -> Result<(), LakeError> {
+        match (self, target) {
+            (PartSink::File(mut f), PartTarget::Local(path)) => {
+                f.flush().map_err(io_err(path))?;
+                f.get_ref().sync_all().map_err(io_err(path))
+            }
+            (PartSink::S3(m), _) => m.close(),
+            (PartSink::File(_), PartTarget::S3 { .. }) => unreachable!("sinks follow targets"),
+        }
+    }
+}
+
 /// Writes one Parquet part file, a row group at a time. The file is created on the first flush,
 /// so a worker that saw no rows leaves no file.
 pub struct PartWriter {
-    path: Option<PathBuf>,
+    path: Option<PartTarget>,
     schema: Arc<Type>,
-    writer: Option<SerializedFileWriter<BufWriter<File>>>,
+    writer: Option<SerializedFileWriter<PartSink>>,
     batch: RowBatch,
     rows_written: u64,
 }
 
 impl PartWriter {
     /// A writer for `data` + `extra` columns at `path`; `None` = dry run (rows are dropped).
-    pub fn new(path: Option<PathBuf>, data: &[Column], extra: &[Column]) -> PartWriter {
+    pub fn new(path: Option<PartTarget>, data: &[Column], extra: &[Column]) -> PartWriter {
         let all: Vec<Column> = data.iter().chain(extra).copied().collect();
         PartWriter {
             path,
@@ -170,10 +362,8 @@ impl PartWriter {
                 self.writer = Some(open_writer(path, &self.schema)?);
             }
             let writer = self.writer.as_mut().expect("opened above");
-            write_row_group(writer, &mut self.batch).map_err(|source| LakeError::Parquet {
-                path: path.display().to_string(),
-                source,
-            })?;
+            write_row_group(writer, &mut self.batch)
+                .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
         }
         self.rows_written += rows;
         self.batch.clear();
@@ -184,49 +374,52 @@ impl PartWriter {
     pub fn finish(mut self) -> Result<u64, LakeError> {
         self.flush()?;
         if let (Some(writer), Some(path)) = (self.writer.take(), &self.path) {
-            let mut inner = writer.into_inner().map_err(|source| LakeError::Parquet {
-                path: path.display().to_string(),
-                source,
-            })?;
-            io::Write::flush(&mut inner).map_err(io_err(path))?;
-            inner.get_ref().sync_all().map_err(io_err(path))?;
+            let inner = writer
+                .into_inner()
+                .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
+            inner.close(path)?;
         }
         Ok(self.rows_written)
     }
 
     /// Writes a valid Parquet file with the schema and no rows (for an empty partition).
-    pub fn write_empty(path: &Path, columns: &[Column]) -> Result<(), LakeError> {
+    pub fn write_empty(path: &PartTarget, columns: &[Column]) -> Result<(), LakeError> {
         let writer = open_writer(path, &parquet_schema(columns))?;
-        let mut inner = writer.into_inner().map_err(|source| LakeError::Parquet {
-            path: path.display().to_string(),
-            source,
-        })?;
-        io::Write::flush(&mut inner).map_err(io_err(path))?;
-        Ok(())
+        let inner = writer
+            .into_inner()
+            .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
+        inner.close(path)
     }
 }
 
 fn open_writer(
-    path: &Path,
+    path: &PartTarget,
     schema: &Arc<Type>,
-) -> Result<SerializedFileWriter<BufWriter<File>>, LakeError> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
-    }
-    let file = File::create(path).map_err(io_err(path))?;
-    SerializedFileWriter::new(
-        BufWriter::with_capacity(256 * 1024, file),
-        schema.clone(),
-        writer_properties(),
-    )
-    .map_err(|source| LakeError::Parquet {
-        path: path.display().to_string(),
-        source,
-    })
+) -> Result<SerializedFileWriter<PartSink>, LakeError> {
+    let sink = match path {
+        PartTarget::Local(path) => {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+            }
+            let file = File::create(path).map_err(io_err(path))?;
+            PartSink::File(BufWriter::with_capacity(256 * 1024, file))
+        }
+        PartTarget::S3 {
+            staging,
+            relative,
+            key,
+        } => PartSink::S3(s3::MultipartWriter::new(
+            staging.clone(),
+            relative.clone(),
+            key.clone(),
+        )),
+    };
+    SerializedFileWriter::new(sink, schema.clone(), writer_properties())
+        .map_err(|source| LakeError::from_parquet(path.describe(), source))
 }
 
 fn write_row_group(
-    writer: &mut SerializedFileWriter<BufWriter<File>>,
+    writer: &mut SerializedFileWriter<PartSink>,
     batch: &mut RowBatch,
 ) -> parquet::errors::Result<()> {
     let mut group = writer.next_row_group()?;
@@ -382,6 +575,109 @@ impl Staging {
     }
 }
 
+/// The lake of a run: a local directory or an S3 prefix.
+pub enum Lake {
+    Local(LocalLake),
+    S3(Arc<S3Lake>),
+}
+
+impl Lake {
+    /// Opens the lake; for S3, builds a client (standard AWS chain plus `s3` options).
+    pub async fn open(location: &LakeLocation, s3: &crate::source::S3Options) -> Lake {
+        match location {
+            LakeLocation::Local(root) => Lake::Local(LocalLake::new(root)),
+            LakeLocation::S3 { bucket, prefix } => {
+                Lake::S3(Arc::new(S3Lake::connect(bucket, prefix, s3).await))
+            }
+        }
+    }
+
+    /// Starts this run's staging (and clears what killed runs left behind).
+    pub async fn begin(&self, run_id: &str) -> Result<RunStaging, LakeError> {
+        match self {
+            Lake::Local(lake) => lake.begin(run_id).map(RunStaging::Local),
+            Lake::S3(lake) => Ok(RunStaging::S3(lake.begin(run_id).await)),
+        }
+    }
+}
+
+/// A run's uncommitted partitions. Call the methods from blocking threads (not async tasks):
+/// the S3 implementation waits on its requests.
+pub enum RunStaging {
+    Local(Staging),
+    S3(Arc<S3Staging>),
+}
+
+impl RunStaging {
+    /// Where a part file named after `stem` (e.g. `part-00003`) of a partition is written.
+    /// On S3 the name gets a run-unique suffix so a new version never overwrites an old one.
+    pub fn part(&self, relative: &Path, stem: &str) -> PartTarget {
+        match self {
+            RunStaging::Local(s) => {
+                PartTarget::Local(s.partition_dir(relative).join(format!("{stem}.parquet")))
+            }
+            RunStaging::S3(s) => s.part(relative, stem),
+        }
+    }
+
+    /// True when the staged partition holds at least one part file.
+    pub fn has_parts(&self, relative: &Path) -> bool {
+        match self {
+            RunStaging::Local(s) => s.has_parts(relative),
+            RunStaging::S3(s) => s.has_parts(relative),
+        }
+    }
+
+    /// Makes the staged partition the current one and returns its file names (relative to the
+    /// partition, sorted). Local: the atomic swap, final. S3: the new objects become visible
+    /// beside the previous ones until [`RunStaging::finalize`] (or [`RunStaging::unpublish`]).
+    pub fn publish(&self, relative: &Path) -> Result<Vec<String>, LakeError> {
+        match self {
+            RunStaging::Local(s) => {
+                s.commit(relative)?;
+                let dir = s.lake_root.join(relative);
+                let mut names: Vec<String> = fs::read_dir(&dir)
+                    .map_err(io_err(&dir))?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".parquet"))
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+            RunStaging::S3(s) => s.publish(relative),
+        }
+    }
+
+    /// Ends the replacement of every published partition: S3 writes each partition's
+    /// `_manifest.json` and removes the previous version's objects. Local: nothing left to do.
+    pub fn finalize(&self) -> Result<(), LakeError> {
+        match self {
+            RunStaging::Local(_) => Ok(()),
+            RunStaging::S3(s) => s.finalize(),
+        }
+    }
+
+    /// Takes back published partitions that were not finalized (S3: deletes this run's new
+    /// objects, so the previous version is whole again). Local partitions cannot be taken back.
+    pub fn unpublish(&self) -> Result<(), LakeError> {
+        match self {
+            RunStaging::Local(_) => Ok(()),
+            RunStaging::S3(s) => s.unpublish(),
+        }
+    }
+
+    /// Drops what was not published: the staging directory, or the open multipart uploads.
+    pub fn cleanup(&self) {
+        match self {
+            RunStaging::Local(s) => {
+                let _ = fs::remove_dir_all(&s.dir);
+            }
+            RunStaging::S3(s) => s.abort_pending(),
+        }
+    }
+}
+
 fn fsync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -419,7 +715,9 @@ mod tests {
         let write = |run: &str, rows: i64| {
             let staging = lake.begin(run).unwrap();
             let mut part = PartWriter::new(
-                Some(staging.partition_dir(rel).join("part-00000.parquet")),
+                Some(PartTarget::Local(
+                    staging.partition_dir(rel).join("part-00000.parquet"),
+                )),
                 COLS,
                 &[],
             );

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use crate::alert::SampleReject;
 use crate::error::RunError;
 use crate::format::{DerivedSink, FormatState, ReadError, RecordFormat, RecordSink};
-use crate::lake::{LakeError, LocalLake, PartWriter, Staging, TableName};
+use crate::lake::{Lake, LakeError, LakeLocation, PartWriter, RunStaging, TableName};
 use crate::source::{KeySelection, ObjectInfo, S3Options, SourceError, SourceLocation, Sources};
 use crate::table::{
     DERIVED_LINEAGE_COLUMNS, LINEAGE_COLUMNS, REJECT_COLUMNS, RowWriter, escape_invalid_utf8,
 };
 use crate::time::Date;
+use crate::warehouse::{LoadPlan, LoadTable, Warehouse, WarehouseError};
 
 /// Rejected lines quoted in the alert.
 pub const SAMPLE_REJECTS: usize = 5;
@@ -29,7 +30,9 @@ pub struct RunConfig {
     pub sources: Vec<SourceLocation>,
     pub selection: KeySelection,
     pub table: TableName,
-    pub lake: PathBuf,
+    pub lake: LakeLocation,
+    /// `--warehouse`: load the committed partitions there (needs an S3 lake).
+    pub warehouse: Option<Arc<Warehouse>>,
     pub max_reject_ratio: f64,
     pub allow_empty: bool,
     pub dry_run: bool,
@@ -107,7 +110,7 @@ pub async fn execute(
     stop: Arc<StopFlag>,
     cancel: tokio::sync::watch::Receiver<bool>,
 ) -> Result<RunOutcome, RunError> {
-    let sources = Sources::connect(config.sources.clone(), &config.s3, cancel).await;
+    let sources = Sources::connect(config.sources.clone(), &config.s3, cancel.clone()).await;
     let objects = sources.list(&config.selection).await?;
     counters
         .files_total
@@ -129,69 +132,100 @@ pub async fn execute(
         return Err(RunError::Interrupted(signal));
     }
 
-    let lake = LocalLake::new(&config.lake);
+    if let (Some(warehouse), false) = (&config.warehouse, config.dry_run) {
+        // Bad credentials fail now (exit 2), before hours of parsing.
+        warehouse
+            .check(config.job, cancel.clone())
+            .await
+            .map_err(|e| warehouse_error(&config, &stop, e))?;
+    }
+
     let lake_err = |source: LakeError| RunError::Lake {
-        location: config.lake.display().to_string(),
+        location: config.lake.to_string(),
         source,
     };
     let staging = if config.dry_run {
         None
     } else {
-        Some(lake.begin(&config.run_id).map_err(lake_err)?)
+        let lake = Lake::open(&config.lake, &config.s3).await;
+        Some(Arc::new(
+            lake.begin(&config.run_id).await.map_err(lake_err)?,
+        ))
     };
     let table_rel = config.table.partition_path(config.date);
     let rejects_rel = config.table.rejects().partition_path(config.date);
-    let dirs = staging
-        .as_ref()
-        .map(|s| (s.partition_dir(&table_rel), s.partition_dir(&rejects_rel)));
 
+    // Parsing, writing and the commit block (files, S3 uploads, the warehouse load): all of it
+    // runs on a blocking thread.
     let sources = Arc::new(sources);
-    let parse = {
-        let (config, counters, stop, sources) = (
+    let work = {
+        let (config, counters, stop, sources, staging) = (
             config.clone(),
             counters.clone(),
             stop.clone(),
             sources.clone(),
+            staging.clone(),
         );
+        let (table_rel, rejects_rel) = (table_rel.clone(), rejects_rel.clone());
         tokio::task::spawn_blocking(move || {
-            parse_all(format, &config, &sources, &objects, dirs, &counters, &stop)
+            let parts = staging
+                .as_deref()
+                .map(|s| (s, table_rel.as_path(), rejects_rel.as_path()));
+            parse_all(format, &config, &sources, &objects, parts, &counters, &stop).and_then(
+                |states| {
+                    finish(
+                        format,
+                        &config,
+                        staging.as_deref(),
+                        &counters,
+                        &stop,
+                        &table_rel,
+                        &rejects_rel,
+                        states,
+                        cancel,
+                    )
+                },
+            )
         })
     };
-    let parsed = match parse.await {
+    let result = match work.await {
         Ok(r) => r,
         Err(join) => Err(RunError::Internal(format!("parse workers failed: {join}"))),
     };
-    let result = parsed.and_then(|states| {
-        finish(
-            format,
-            &config,
-            staging.as_ref(),
-            &counters,
-            &stop,
-            &table_rel,
-            &rejects_rel,
-            states,
-        )
-    });
     if let Some(staging) = staging {
-        staging.cleanup();
+        let _ = tokio::task::spawn_blocking(move || staging.cleanup()).await;
     }
     result?;
     Ok(RunOutcome {
-        partition: (!config.dry_run).then(|| config.lake.join(table_rel)),
+        partition: (!config.dry_run).then(|| PathBuf::from(config.lake.join(&table_rel))),
     })
+}
+
+fn warehouse_error(config: &RunConfig, stop: &StopFlag, source: WarehouseError) -> RunError {
+    if matches!(source, WarehouseError::Cancelled) {
+        return RunError::Interrupted(stop.signal().unwrap_or("SIGTERM"));
+    }
+    RunError::Warehouse {
+        target: config
+            .warehouse
+            .as_ref()
+            .map(|w| w.config.to_string())
+            .unwrap_or_default(),
+        source: Box::new(source),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn finish(
     format: &'static dyn RecordFormat,
     config: &RunConfig,
-    staging: Option<&Staging>,
+    staging: Option<&RunStaging>,
     counters: &Counters,
     stop: &StopFlag,
     table_rel: &Path,
     rejects_rel: &Path,
     states: Vec<FormatState>,
+    cancel: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     if let Some(signal) = stop.signal() {
         return Err(RunError::Interrupted(signal));
@@ -205,12 +239,12 @@ fn finish(
         rejected as f64 / total as f64
     };
     let too_many = ratio > config.max_reject_ratio;
-    let derived_rels = write_derived(format, config, staging, states)?;
+    let derived = write_derived(format, config, staging, states)?;
     let Some(staging) = staging else {
         return check_ratio(config, too_many, rejected, total, ratio);
     };
     let lake_err = |source: LakeError| RunError::Lake {
-        location: config.lake.display().to_string(),
+        location: config.lake.to_string(),
         source,
     };
     // Every committed partition has at least one file, so it replaces the old one and carries
@@ -227,23 +261,81 @@ fn finish(
         (rejects_rel, REJECT_COLUMNS),
     ] {
         if !staging.has_parts(rel) {
-            PartWriter::write_empty(
-                &staging.partition_dir(rel).join("part-00000.parquet"),
-                columns,
-            )
-            .map_err(lake_err)?;
+            PartWriter::write_empty(&staging.part(rel, "part-00000"), columns).map_err(lake_err)?;
         }
     }
+    if let Some(signal) = stop.signal() {
+        return Err(RunError::Interrupted(signal));
+    }
+    let rejects_table = LoadTable {
+        table: config.table.rejects(),
+        columns: REJECT_COLUMNS.to_vec(),
+        relative: rejects_rel.to_owned(),
+        files: Vec::new(),
+        expected_rows: Some(rejected),
+    };
+    let mut tables = if too_many {
+        // The table stays as it was; the rejects are stored (lake and warehouse) for on-call.
+        vec![rejects_table]
+    } else {
+        let mut tables = vec![LoadTable {
+            table: config.table.clone(),
+            columns: table_columns,
+            relative: table_rel.to_owned(),
+            files: Vec::new(),
+            expected_rows: Some(loaded),
+        }];
+        tables.extend(derived);
+        tables.push(rejects_table);
+        tables
+    };
+    // Publish every partition (local: the atomic swap; S3: the new objects appear beside the
+    // previous ones), load exactly those files into the warehouse, then drop the previous
+    // versions. A failed load takes the new objects back: nothing is committed.
+    for t in &mut tables {
+        match staging.publish(&t.relative) {
+            Ok(files) => t.files = files,
+            Err(err) => {
+                if let Err(undo) = staging.unpublish() {
+                    tracing::error!(error = %crate::error::error_chain(&undo).join(": "), "could not take back the partitions published so far; the next run of this date replaces them");
+                }
+                return Err(lake_err(err));
+            }
+        }
+    }
+    if let Some(warehouse) = &config.warehouse {
+        let plan = LoadPlan {
+            job: config.job,
+            date: config.date,
+            run_id: config.run_id.clone(),
+            tables: tables.clone(),
+        };
+        let loaded = tokio::runtime::Handle::current().block_on(warehouse.load(&plan, cancel));
+        match loaded {
+            Ok(report) => tracing::info!(
+                warehouse = %warehouse.config, files = report.files,
+                rows_loaded = report.rows_loaded, rows_deleted = report.rows_deleted,
+                "loaded the date into the warehouse"
+            ),
+            Err(err) => {
+                let err = warehouse_error(config, stop, err);
+                if too_many {
+                    // The run fails for its rejects; the lake keeps them even so.
+                    tracing::error!(error = %crate::error::error_chain(&err).join(": "), "could not load the rejects into the warehouse");
+                } else {
+                    if let Err(undo) = staging.unpublish() {
+                        tracing::error!(error = %crate::error::error_chain(&undo).join(": "), "could not take back the new lake objects; the next run of this date replaces them");
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+    staging.finalize().map_err(lake_err)?;
     if too_many {
-        staging.commit(rejects_rel).map_err(lake_err)?;
         return check_ratio(config, too_many, rejected, total, ratio);
     }
-    staging.commit(table_rel).map_err(lake_err)?;
-    for rel in &derived_rels {
-        staging.commit(rel).map_err(lake_err)?;
-    }
-    staging.commit(rejects_rel).map_err(lake_err)?;
-    tracing::info!(partition = %config.lake.join(table_rel).display(), rows = loaded, rejects = rejected, "committed partition");
+    tracing::info!(partition = %config.lake.join(table_rel), rows = loaded, rejects = rejected, "committed partition");
     Ok(())
 }
 
@@ -273,7 +365,7 @@ fn parse_all(
     config: &RunConfig,
     sources: &Sources,
     objects: &[ObjectInfo],
-    dirs: Option<(PathBuf, PathBuf)>,
+    parts: Option<(&RunStaging, &Path, &Path)>,
     counters: &Counters,
     stop: &StopFlag,
 ) -> Result<Vec<FormatState>, RunError> {
@@ -284,27 +376,21 @@ fn parse_all(
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|worker| {
-                let dirs = dirs.clone();
                 let (next, first_error, states) = (&next, &first_error, &states);
                 std::thread::Builder::new()
                     .name(format!("parse-{worker}"))
                     .spawn_scoped(scope, move || {
-                        let part = |dir: &Option<PathBuf>| {
-                            dir.as_ref()
-                                .map(|d| d.join(format!("part-{worker:05}.parquet")))
-                        };
-                        let (table_dir, rejects_dir) = match &dirs {
-                            Some((t, r)) => (Some(t.clone()), Some(r.clone())),
-                            None => (None, None),
-                        };
+                        let stem = format!("part-{worker:05}");
+                        let table_part = parts.map(|(s, t, _)| s.part(t, &stem));
+                        let rejects_part = parts.map(|(s, _, r)| s.part(r, &stem));
                         let mut sink = WorkerSink {
                             key: String::new(),
                             table: PartWriter::new(
-                                part(&table_dir),
+                                table_part,
                                 format.schema().columns,
                                 LINEAGE_COLUMNS,
                             ),
-                            rejects: PartWriter::new(part(&rejects_dir), REJECT_COLUMNS, &[]),
+                            rejects: PartWriter::new(rejects_part, REJECT_COLUMNS, &[]),
                             config,
                             counters,
                             stop,
@@ -422,7 +508,7 @@ fn read_one(
         }),
         Err(ReadError::Sink(err)) => match err.downcast::<LakeError>() {
             Ok(lake) => Err(RunError::Lake {
-                location: sink.config.lake.display().to_string(),
+                location: sink.config.lake.to_string(),
                 source: *lake,
             }),
             Err(other) => Err(RunError::Internal(other.to_string())),
@@ -493,7 +579,7 @@ impl WorkerSink<'_> {
     /// Closes the part files; returns the format state for the derived tables.
     fn finish(self) -> Result<Option<FormatState>, RunError> {
         let lake = |source| RunError::Lake {
-            location: self.config.lake.display().to_string(),
+            location: self.config.lake.to_string(),
             source,
         };
         self.table.finish().map_err(lake)?;
@@ -569,13 +655,13 @@ impl RecordSink for WorkerSink<'_> {
     }
 }
 
-/// Writes the format's derived tables into staging; returns their partition paths.
+/// Writes the format's derived tables into staging; returns what the commit publishes and loads.
 fn write_derived(
     format: &'static dyn RecordFormat,
     config: &RunConfig,
-    staging: Option<&Staging>,
+    staging: Option<&RunStaging>,
     states: Vec<FormatState>,
-) -> Result<Vec<PathBuf>, RunError> {
+) -> Result<Vec<LoadTable>, RunError> {
     let tables = format.derived_tables();
     if tables.is_empty() {
         return Ok(Vec::new());
@@ -596,7 +682,7 @@ fn write_derived(
             .zip(&rels)
             .map(|(t, rel)| {
                 PartWriter::new(
-                    staging.map(|s| s.partition_dir(rel).join("part-00000.parquet")),
+                    staging.map(|s| s.part(rel, "part-00000")),
                     t.schema.columns,
                     DERIVED_LINEAGE_COLUMNS,
                 )
@@ -605,7 +691,7 @@ fn write_derived(
         config,
     };
     let lake_err = |source| RunError::Lake {
-        location: config.lake.display().to_string(),
+        location: config.lake.to_string(),
         source,
     };
     match format.write_derived(states, &mut sink) {
@@ -616,29 +702,35 @@ fn write_derived(
         },
         Err(other) => return Err(RunError::Internal(format!("derived tables: {other}"))),
     }
-    for (part, table) in sink.parts.into_iter().zip(tables) {
+    let mut out = Vec::new();
+    for ((part, table), rel) in sink.parts.into_iter().zip(tables).zip(rels) {
         let rows = part.finish().map_err(lake_err)?;
         tracing::info!(table = table.name, rows, "derived table written");
-    }
-    if let Some(staging) = staging {
-        for (rel, table) in rels.iter().zip(tables) {
-            if !staging.has_parts(rel) {
-                let columns: Vec<_> = table
-                    .schema
-                    .columns
-                    .iter()
-                    .chain(DERIVED_LINEAGE_COLUMNS)
-                    .copied()
-                    .collect();
-                PartWriter::write_empty(
-                    &staging.partition_dir(rel).join("part-00000.parquet"),
-                    &columns,
-                )
+        let columns: Vec<_> = table
+            .schema
+            .columns
+            .iter()
+            .chain(DERIVED_LINEAGE_COLUMNS)
+            .copied()
+            .collect();
+        if let Some(staging) = staging
+            && !staging.has_parts(&rel)
+        {
+            PartWriter::write_empty(&staging.part(&rel, "part-00000"), &columns)
                 .map_err(lake_err)?;
-            }
         }
+        out.push(LoadTable {
+            table: TableName {
+                schema: config.table.schema.clone(),
+                table: table.name.to_owned(),
+            },
+            columns,
+            relative: rel,
+            files: Vec::new(),
+            expected_rows: Some(rows),
+        });
     }
-    Ok(rels)
+    Ok(out)
 }
 
 struct DerivedWriter<'a> {

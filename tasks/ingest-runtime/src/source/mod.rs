@@ -5,7 +5,7 @@
 //! does not grow with the size or number of objects.
 
 mod local;
-mod s3;
+pub(crate) mod s3;
 
 use std::fmt;
 use std::io::Read;
@@ -13,6 +13,8 @@ use std::path::PathBuf;
 
 use crate::error::FailureKind;
 
+/// An S3 client (standard AWS chain, endpoint and path-style options), e.g. for the preflight check.
+pub use s3::client as s3_client;
 pub use s3::{S3Options, S3Source};
 
 /// A `--source` value: `s3://bucket/prefix` or a local directory.

@@ -45,13 +45,19 @@ pub struct S3Source {
     max_attempts: u32,
 }
 
-/// Builds an S3 client from the standard AWS chain plus the options.
-pub async fn client(options: &S3Options) -> aws_sdk_s3::Client {
-    let http = aws_smithy_http_client::Builder::new()
+/// The HTTPS client of every AWS SDK client of the runtime (S3, Secrets Manager): rustls with
+/// ring, so no aws-lc or OpenSSL is built or linked.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
-        .build_https();
+        .build_https()
+}
+
+/// Builds an S3 client from the standard AWS chain plus the options.
+pub async fn client(options: &S3Options) -> aws_sdk_s3::Client {
+    let http = https_client();
     let retry = aws_config::retry::RetryConfig::standard()
         .with_max_attempts(options.max_attempts.max(1))
         .with_initial_backoff(Duration::from_millis(200))
@@ -227,7 +233,7 @@ impl Download {
 }
 
 /// Maps an SDK error to "fix the configuration" (denied, missing bucket) or "unavailable".
-fn classify<E>(
+pub(crate) fn classify<E>(
     operation: &'static str,
     bucket: &str,
     key: &str,

@@ -1,0 +1,97 @@
+# One Dockerfile for every job image. Pick the job with a target (the job's name) and the same
+# name as build arg JOB:
+#
+#   docker buildx build --target push-logs --build-arg JOB=push-logs -t ingest/push-logs .
+#
+# Targets: push-logs, telemetry, server-pingbacks, license-exports, preflight.
+#
+# Stages:
+#   chef      rust (Debian bookworm) + cargo-chef
+#   planner   the dependency recipe of the workspace (changes only when a manifest changes)
+#   build     cooks the dependencies (a cached layer), then builds one job as a static binary
+#             (glibc with crt-static; TLS is rustls + ring, so no OpenSSL) and puts it and the
+#             CA bundle under /out
+#   prebuilt  the same /out, taken from the build context instead (see below)
+#   runtime   FROM scratch: the binary, the CA bundle, nothing else; runs as 65532:65532
+#   <job>     runtime + the job's ENTRYPOINT
+#
+# Where the binary comes from is chosen by build arg BIN_STAGE:
+#   build     (default) compile it here: what CI and `docker build` use;
+#   prebuilt  copy out/ from the build context: what scripts/check-images.sh uses on a machine
+#             with no Docker engine and no registry access (Debian's buildah, `FROM scratch`
+#             only). Unused stages are skipped by BuildKit and buildah alike, so the rust image is
+#             never pulled there, and the runtime and job stages below are the same in both
+#             cases: the check exercises exactly the stages that ship.
+#
+# HTTPS (S3, Snowflake, the webhook): rustls reads the system roots (rustls-native-certs through
+# aws-smithy-http-client and rustls-platform-verifier), so the image carries Debian's
+# ca-certificates bundle and SSL_CERT_FILE points at it. DNS uses glibc's built-in files and dns
+# resolvers (glibc >= 2.34 needs no NSS plug-ins for them), which work in a static binary.
+
+ARG RUST_VERSION=1.95
+ARG BIN_STAGE=build
+
+FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS chef
+ARG CARGO_CHEF_VERSION=0.1.78
+RUN cargo install --locked --version "${CARGO_CHEF_VERSION}" cargo-chef
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+ARG JOB
+ENV RUST_TARGET=x86_64-unknown-linux-gnu \
+    RUSTFLAGS="-C target-feature=+crt-static" \
+    CARGO_TERM_COLOR=never
+COPY --from=planner /src/recipe.json recipe.json
+# The dependency layer: rebuilt only when Cargo.toml/Cargo.lock change.
+RUN cargo chef cook --release --locked --target "${RUST_TARGET}" --recipe-path recipe.json
+COPY . .
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN test -n "${JOB}" || { echo "build arg JOB is required (push-logs, telemetry, ...)" >&2; exit 2; }; \
+    cargo build --release --locked --target "${RUST_TARGET}" --bin "${JOB}" \
+    && mkdir -p /out \
+    && install -m 0555 "target/${RUST_TARGET}/release/${JOB}" "/out/${JOB}" \
+    && install -m 0444 /etc/ssl/certs/ca-certificates.crt /out/ca-certificates.crt \
+    && { ! readelf -d "/out/${JOB}" | grep -q '(NEEDED)' || { echo "${JOB} is not static" >&2; exit 1; }; }
+
+FROM scratch AS prebuilt
+COPY out/ /out/
+
+# BIN_STAGE names one of the two stages above (build or prebuilt).
+FROM ${BIN_STAGE} AS bin
+
+FROM scratch AS runtime
+ARG JOB
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/acme/ingest-tasks
+LABEL org.opencontainers.image.title="${JOB}" \
+      org.opencontainers.image.description="Ingest job ${JOB}: one day of raw files into the lake" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="acme"
+COPY --from=bin /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=bin /out/${JOB} /usr/local/bin/${JOB}
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+USER 65532:65532
+
+# One stage per job: an exec-form ENTRYPOINT cannot take a build arg.
+FROM runtime AS push-logs
+ENTRYPOINT ["/usr/local/bin/push-logs"]
+
+FROM runtime AS telemetry
+ENTRYPOINT ["/usr/local/bin/telemetry"]
+
+FROM runtime AS server-pingbacks
+ENTRYPOINT ["/usr/local/bin/server-pingbacks"]
+
+FROM runtime AS license-exports
+ENTRYPOINT ["/usr/local/bin/license-exports"]
+
+FROM runtime AS preflight
+ENTRYPOINT ["/usr/local/bin/preflight"]

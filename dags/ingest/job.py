@@ -1,0 +1,207 @@
+"""The shared helper: one `IngestJob` builds a job's DAG and its KubernetesPodOperator tasks.
+
+A DAG file describes only what is particular to its job (table, source setting, resources,
+schedule); the image, arguments, secrets, Airflow context env, pod settings, retries and the
+failure alert are the same for every job and live here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, RetryDecision, RetryPolicy
+from kubernetes.client import models as k8s
+
+from ingest import config, images, pod_failure, secrets
+from ingest.notifier import MattermostNotifier
+
+OWNER = "data-platform"
+STARTUP_TIMEOUT_S = 600  # image pull + scheduling before the pod counts as "never started"
+# The Airflow context the binary quotes in its alert (docs/contract.md, "Environment only").
+CONTEXT_ENV: dict[str, str] = {
+    "AIRFLOW_CTX_DAG_ID": "{{ dag.dag_id }}",
+    "AIRFLOW_CTX_TASK_ID": "{{ task.task_id }}",
+    "AIRFLOW_CTX_DAG_RUN_ID": "{{ run_id }}",
+    "AIRFLOW_CTX_TRY_NUMBER": "{{ ti.try_number }}",
+    "AIRFLOW_TASK_LOG_URL": "{{ ti.log_url }}",
+}
+# The date a run loads. Each binary maps it to its files (its `date_semantics`).
+DATE_TEMPLATE = "{{ ds }}"
+_ALB_REGION = re.compile(r"/elasticloadbalancing/([a-z]{2}(?:-[a-z]+)+-\d+)/?$")
+
+
+class ExitCodeRetryPolicy(RetryPolicy):
+    """Retries what a retry can fix; fails at once on the binary's deterministic exit codes.
+
+    Exit 1 (bug), 2 (configuration) and 3 (data) fail for good: the next try would read the
+    same files with the same code. Exit 4 (transient), 130 (interrupted), a killed container,
+    a pod that did not start and a timeout take the task's normal retries.
+    """
+
+    def evaluate(self, exception, try_number, max_tries, context=None) -> RetryDecision:
+        failure = pod_failure.describe(exception)
+        if failure.kind == "job" and failure.exit_code in pod_failure.DETERMINISTIC_EXIT_CODES:
+            return RetryDecision.fail(
+                reason=f"job exit code {failure.exit_code}: a retry would fail the same way"
+            )
+        return RetryDecision.default()
+
+    def serialize(self) -> dict:
+        # Airflow stores only "has a retry policy"; the worker evaluates the DAG file's object.
+        return {"no_retry_exit_codes": sorted(pod_failure.DETERMINISTIC_EXIT_CODES)}
+
+
+class IngestJob:
+    """A job binary (its image) and the pods that run it.
+
+    :param name: the binary and image name, e.g. ``push-logs``.
+    :param cpu: CPU request; also ``--threads``. No CPU limit (no throttling).
+    :param memory: memory request and limit (guaranteed: not evicted first under pressure).
+    :param timeout: a pod running longer is stopped by Kubernetes (``activeDeadlineSeconds``:
+        SIGTERM, then the binary exits 130 and posts its own alert). Airflow's
+        ``execution_timeout`` is a backstop above it (plus the pod's startup time), so a timeout
+        is normally reported once, by the binary, and by the DAG only if the binary could not.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        cpu: str = "1",
+        memory: str = "512Mi",
+        timeout: timedelta = timedelta(hours=2),
+    ):
+        self.name = name
+        self.key = config.env_key(name)
+        self.cpu = cpu
+        self.memory = memory
+        self.timeout = timeout
+        self.execution_timeout = (
+            timeout + timedelta(seconds=STARTUP_TIMEOUT_S) + timedelta(minutes=5)
+        )
+
+    @property
+    def dag_id(self) -> str:
+        return f"ingest_{self.key.lower()}"
+
+    def dag(
+        self,
+        *,
+        doc_md: str | None,
+        start_date: datetime,
+        schedule: str = "30 1 * * *",
+        tags: Iterable[str] = (),
+        max_active_runs: int = 3,
+        retries: int = 2,
+        retry_delay: timedelta = timedelta(minutes=10),
+    ) -> DAG:
+        """The job's DAG: daily, catchup on, one run per date `ds` (loaded after the day ends).
+
+        `schedule` is a cron expression in UTC for a data interval: the run for date D starts at
+        that time on D+1 and `{{ ds }}` is D.
+        """
+        if not doc_md or not doc_md.strip():
+            raise config.ConfigError(
+                f"{self.dag_id}: doc_md (the DAG file's docstring) is required"
+            )
+        return DAG(
+            dag_id=self.dag_id,
+            description=f"Loads one day of {self.name} into the lake ({{{{ ds }}}} = that day).",
+            doc_md=doc_md,
+            schedule=CronDataIntervalTimetable(schedule, timezone="UTC"),
+            start_date=start_date,
+            catchup=True,
+            max_active_runs=max_active_runs,
+            tags=sorted({"ingest", self.name, *tags}),
+            default_args={
+                "owner": OWNER,
+                "retries": retries,
+                "retry_delay": retry_delay,
+                "execution_timeout": self.execution_timeout,
+                "on_failure_callback": MattermostNotifier(),
+            },
+        )
+
+    def task(
+        self,
+        task_id: str,
+        *,
+        table: str,
+        source_setting: str,
+        source_count: int | None = 1,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> KubernetesPodOperator:
+        """A pod running the job for `{{ ds }}` into `table`, reading the sources configured in
+        the deploy-time setting `source_setting` (comma-separated)."""
+        sources = config.sources(source_setting, source_count)
+        arguments = ["--date", DATE_TEMPLATE]
+        for source in sources:
+            arguments += ["--source", source]
+        arguments += ["--table", table, "--lake", config.lake(), "--threads", _threads(self.cpu)]
+        arguments += list(extra_args)
+        pod_env = dict(CONTEXT_ENV)
+        pod_env["INGEST_LOG_FORMAT"] = "json"
+        for name, setting in (
+            ("MATTERMOST_CHANNEL", config.ALERT_CHANNEL),
+            ("MATTERMOST_USERNAME", config.ALERT_USERNAME),
+        ):
+            value = config.setting(setting)
+            if value:
+                pod_env[name] = value
+        region = _alb_region(sources)
+        if region:
+            pod_env["AWS_REGION"] = region
+        pod_env.update(env or {})
+        return KubernetesPodOperator(
+            task_id=task_id,
+            name=f"{self.name}-{task_id}".replace("_", "-"),
+            namespace=config.namespace(),
+            service_account_name=config.service_account(),
+            image=images.image_for(self.name),
+            image_pull_policy="IfNotPresent",
+            arguments=arguments,
+            env_vars=pod_env,
+            secrets=secrets.secrets_for(self.name),
+            container_resources=k8s.V1ResourceRequirements(
+                requests={"cpu": self.cpu, "memory": self.memory},
+                limits={"memory": self.memory},
+            ),
+            container_security_context=k8s.V1SecurityContext(
+                run_as_non_root=True,
+                allow_privilege_escalation=False,
+                capabilities=k8s.V1Capabilities(drop=["ALL"]),
+                seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+            ),
+            labels={
+                "app.kubernetes.io/part-of": "ingest-tasks",
+                "app.kubernetes.io/name": self.name,
+                "app.kubernetes.io/managed-by": "airflow",
+            },
+            on_finish_action="delete_pod",
+            termination_message_policy="FallbackToLogsOnError",
+            log_pod_spec_on_failure=True,
+            log_events_on_failure=True,
+            get_logs=True,
+            do_xcom_push=False,
+            startup_timeout_seconds=STARTUP_TIMEOUT_S,
+            active_deadline_seconds=int(self.timeout.total_seconds()),
+            termination_grace_period=60,
+            retry_policy=ExitCodeRetryPolicy(),
+        )
+
+
+def _threads(cpu: str) -> str:
+    """`--threads` for a CPU request: "2" -> 2, "500m" -> 1."""
+    if cpu.endswith("m"):
+        return str(max(1, int(cpu[:-1]) // 1000))
+    return str(max(1, int(float(cpu))))
+
+
+def _alb_region(sources: Sequence[str]) -> str | None:
+    """ALB log buckets live in the load balancer's region, which the prefix names."""
+    regions = {m.group(1) for s in sources if (m := _ALB_REGION.search(s))}
+    return regions.pop() if len(regions) == 1 else None

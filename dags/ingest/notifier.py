@@ -1,0 +1,198 @@
+"""The DAGs' failure alert: a Mattermost post, only when the job binary could not post its own.
+
+The job binary posts the rich alert itself (error chain, counts, sample rejects, re-run command)
+for exit codes 1, 2, 3, 4 and 130, and records ``"alert_sent": true`` in the run summary it
+writes to the pod's termination message. :class:`MattermostNotifier`, the tasks'
+``on_failure_callback``, reads that summary from the failure (see ``ingest.pod_failure``) and
+stays silent when it says ``alert_sent: true``. In every other case it posts: the pod never
+started (image pull, missing secret, unschedulable), was OOM-killed or evicted, the task timed
+out, the binary had no webhook or its post failed (``alert_sent: false``), or Airflow failed
+before or around the pod.
+
+The webhook URL (never logged, and masked in task logs) comes from, in order:
+
+1. the Airflow Connection ``mattermost_ingest`` (``INGEST_ALERT_CONN_ID`` renames it): its
+   password holds the full incoming-webhook URL, e.g.
+   ``AIRFLOW_CONN_MATTERMOST_INGEST='{"conn_type": "http", "password": "https://..."}'``;
+2. the environment variable ``INGEST_ALERT_WEBHOOK_URL`` of the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from ingest import config, pod_failure
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "mattermost_ingest"
+DEFAULT_USERNAME = "airflow-ingest"
+MAX_ERROR_CHARS = 2000
+MAX_TEXT_CHARS = 12000  # Mattermost's post limit is 16383 characters
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def neutralize(text: object) -> str:
+    """Untrusted text cannot mention anyone: `@channel` -> `@\u200bchannel` (also @here, @all)."""
+    return str(text).replace("@", "@" + ZERO_WIDTH_SPACE)
+
+
+def _code(text: str) -> str:
+    return neutralize(text).replace("`", "'")
+
+
+def webhook_url(conn_id: str | None = None) -> str | None:
+    """The incoming-webhook URL from the Airflow Connection, else from the worker's env."""
+    conn_id = conn_id or config.setting(config.ALERT_CONN_ID, DEFAULT_CONN_ID)
+    url = None
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+        url = conn.password or (conn.host if str(conn.host or "").startswith("http") else None)
+    except Exception:  # noqa: BLE001 - connection not defined: fall back to the env var
+        url = None
+    url = url or os.environ.get(config.ALERT_WEBHOOK_URL, "").strip() or None
+    if url:
+        try:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(url)
+        except Exception:  # noqa: BLE001 - masking is best effort outside a task
+            log.debug("could not register the webhook URL with the secrets masker")
+    return url
+
+
+def _ti_attr(ti: Any, name: str) -> Any:
+    try:
+        return getattr(ti, name)
+    except Exception:  # noqa: BLE001 - a property that needs the API server
+        return None
+
+
+def build_payload(context: Mapping[str, Any], failure: pod_failure.PodFailure) -> dict[str, Any]:
+    """The Mattermost incoming-webhook JSON for a failure the binary did not report."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag = context.get("dag")
+    dag_id = getattr(dag, "dag_id", None) or _ti_attr(ti, "dag_id") or "?"
+    task_id = _ti_attr(ti, "task_id") or getattr(context.get("task"), "task_id", None) or "?"
+    date = context.get("ds") or "?"
+    try_number = _ti_attr(ti, "try_number")
+    log_url = _ti_attr(ti, "log_url")
+    run_id = context.get("run_id") or _ti_attr(ti, "run_id") or "?"
+    # The operator appends the whole pod object ("remote_pod: ..."): that stays in the task log.
+    error = failure.message.split("\nremote_pod:", 1)[0].strip() or "(no exception recorded)"
+    if len(error) > MAX_ERROR_CHARS:
+        more = len(error) - MAX_ERROR_CHARS
+        error = f"{error[:MAX_ERROR_CHARS]}\n... ({more} more characters in the task log)"
+    rows = [
+        ("DAG", f"`{_code(dag_id)}`"),
+        ("Task", f"`{_code(task_id)}`"),
+        ("Date", _code(date)),
+        ("Run", f"`{_code(run_id)}`"),
+        ("Try", _code(try_number if try_number is not None else "?")),
+        ("Pod", neutralize(failure.describe())),
+        ("Why this alert", "the job binary could not post its own alert for this failure"),
+    ]
+    lines = [
+        f"#### :rotating_light: `{_code(dag_id)}.{_code(task_id)}` failed for {_code(date)}",
+        "",
+        "| | |",
+        "|:--|:--|",
+        *(f"| {k} | {v} |" for k, v in rows),
+        "",
+        "```",
+        _code(error),
+        "```",
+    ]
+    if log_url:
+        lines.append(f"[Task log]({neutralize(log_url)})")
+    text = "\n".join(lines)
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS] + "\n```\n(truncated)"
+    payload: dict[str, Any] = {
+        "text": text,
+        "username": config.setting(config.ALERT_USERNAME, DEFAULT_USERNAME),
+        "props": {
+            "ingest_alert": {
+                "source": "airflow",
+                "dag_id": str(dag_id),
+                "task_id": str(task_id),
+                "date": str(date),
+                "try_number": try_number,
+                "failure": failure.kind,
+                "reason": failure.reason,
+                "exit_code": failure.exit_code,
+            }
+        },
+    }
+    channel = config.setting(config.ALERT_CHANNEL)
+    if channel:
+        payload["channel"] = channel
+    return payload
+
+
+def post(url: str, payload: Mapping[str, Any], *, attempts: int = 3, timeout: float = 10.0) -> bool:
+    """POSTs `payload`; retries connection errors and 5xx. Never logs the URL."""
+    body = json.dumps(payload).encode()
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(  # noqa: S310 - the URL is the configured https webhook
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                response.read()
+            return True
+        except urllib.error.HTTPError as err:
+            log.error("Mattermost webhook answered HTTP %s (attempt %d)", err.code, attempt)
+            if err.code < 500 and err.code != 429:
+                return False
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            log.error(
+                "Mattermost webhook unreachable: %s (attempt %d)", type(reason).__name__, attempt
+            )
+        if attempt < attempts:
+            time.sleep(min(2**attempt, 10) * 0.5)
+    return False
+
+
+class MattermostNotifier(BaseNotifier):
+    """Task failure callback: posts to Mattermost unless the job binary already alerted."""
+
+    template_fields = ()
+
+    def __init__(self, *, conn_id: str | None = None, webhook_url: str | None = None):
+        super().__init__()
+        self.conn_id = conn_id
+        self._webhook_url = webhook_url
+
+    def notify(self, context: Mapping[str, Any]) -> None:
+        failure = pod_failure.describe(context.get("exception"))
+        if failure.binary_alerted:
+            log.info(
+                "The job binary already posted its alert (alert_sent: true, exit code %s): "
+                "not posting again",
+                failure.exit_code,
+            )
+            return
+        url = self._webhook_url or webhook_url(self.conn_id)
+        if not url:
+            log.error(
+                "No Mattermost webhook for the failure alert: define the Airflow Connection %s "
+                "(password = webhook URL) or set %s on the workers",
+                self.conn_id or config.setting(config.ALERT_CONN_ID, DEFAULT_CONN_ID),
+                config.ALERT_WEBHOOK_URL,
+            )
+            return
+        if post(url, build_payload(context, failure)):
+            log.info("Posted the failure alert to Mattermost (%s)", failure.describe())

@@ -1,0 +1,141 @@
+"""What a failed job pod tells Airflow: the binary's run summary, the exit code, the reason.
+
+KubernetesPodOperator fails a task with an exception whose text holds, for a pod that ran, the
+container's termination message and (``log_pod_spec_on_failure``, on by default) the final pod
+object. The job binary writes its one-line JSON run summary, with ``"alert_sent": true|false``,
+to ``/dev/termination-log``; with ``termination_message_policy="FallbackToLogsOnError"`` the
+kubelet falls back to the tail of the log (where the same summary is the last stdout line) when
+that file is empty. A pod that never started (image pull, missing secret, unschedulable) raises
+``PodLaunchFailedException``/``PodLaunchTimeoutException`` instead, and a task that ran past its
+``execution_timeout`` raises ``AirflowTaskTimeout``: in neither case is there a summary.
+
+The failure callback and the retry policy both read failures through :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+# Exit codes after which the binary has posted its own alert (docs/contract.md), unless its
+# webhook post failed or no webhook is configured: `alert_sent` in the summary says which.
+BINARY_ALERT_EXIT_CODES = frozenset({1, 2, 3, 4, 130})
+# Exit codes of failures that a retry cannot fix: a bug, bad configuration, bad data.
+DETERMINISTIC_EXIT_CODES = frozenset({1, 2, 3})
+
+# Pod/container reasons worth naming, most specific first.
+_REASONS = (
+    "OOMKilled",
+    "Evicted",
+    "DeadlineExceeded",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "Unschedulable",
+    "ContainerCannotRun",
+    "StartError",
+    "Preempting",
+    "Shutdown",
+    "NodeLost",
+    "Error",
+)
+_REASON_RE = re.compile(r"""['"]reason['"]\s*:\s*['"]([A-Za-z]+)['"]""")
+_EXIT_RE = re.compile(r"""['"]exit_?[cC]ode['"]\s*:\s*(\d+)""")
+
+
+@dataclass(frozen=True)
+class PodFailure:
+    """What could be learned about a failed task."""
+
+    kind: str  # "job" (binary exited), "killed", "not_started", "timeout", "other"
+    summary: dict | None  # the binary's run summary, when it wrote one
+    exit_code: int | None
+    reason: str | None  # Kubernetes reason (OOMKilled, Evicted, ImagePullBackOff, ...)
+    message: str  # the exception text, for the alert
+
+    @property
+    def binary_alerted(self) -> bool:
+        """True only when the binary itself says it posted an alert for this failure."""
+        return bool(self.summary and self.summary.get("alert_sent") is True)
+
+    def describe(self) -> str:
+        """One line for humans: why the pod failed."""
+        parts = []
+        if self.kind == "not_started":
+            parts.append("the pod never started")
+        elif self.kind == "timeout":
+            parts.append("the task ran past its execution_timeout")
+        elif self.kind == "killed":
+            parts.append("the container was killed before the job could report")
+        elif self.kind == "job":
+            kind = (self.summary or {}).get("error_kind")
+            parts.append(f"the job failed ({kind})" if kind else "the job failed")
+        else:
+            parts.append("the task failed outside the job")
+        if self.reason:
+            parts.append(f"reason {self.reason}")
+        if self.exit_code is not None:
+            parts.append(f"exit code {self.exit_code}")
+        return ", ".join(parts)
+
+
+def run_summary(text: str) -> dict | None:
+    """The binary's run summary: the last line of `text` that is a JSON run_summary object."""
+    found = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not (line.startswith("{") and line.endswith("}")):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(value, dict)
+            and value.get("event") == "run_summary"
+            and isinstance(value.get("alert_sent"), bool)
+        ):
+            found = value
+    return found
+
+
+def describe(exception: BaseException | str | None) -> PodFailure:
+    """Classifies the exception a KubernetesPodOperator task failed with."""
+    text = "" if exception is None else str(exception)
+    name = "" if exception is None or isinstance(exception, str) else type(exception).__name__
+    summary = run_summary(text)
+    reasons = set(_REASON_RE.findall(text))
+    reason = next((r for r in _REASONS if r in reasons), None)
+    if reason is None:
+        # Launch failures name the reason in prose ("unable to start: ErrImagePull").
+        words = set(re.findall(r"[A-Za-z]+", text))
+        reason = next((r for r in _REASONS[:-1] if r in words), reason)
+    exit_code: int | None = None
+    if summary is not None and isinstance(summary.get("exit_code"), int):
+        exit_code = summary["exit_code"]
+    else:
+        codes = [int(c) for c in _EXIT_RE.findall(text)]
+        nonzero = [c for c in codes if c != 0]
+        exit_code = nonzero[0] if nonzero else (codes[0] if codes else None)
+
+    if name == "AirflowTaskTimeout" or (
+        name == "PodLaunchTimeoutException" and "execution_timeout" in text
+    ):
+        kind = "timeout"
+    elif name in ("PodLaunchFailedException", "PodLaunchTimeoutException"):
+        kind = "not_started"
+    elif summary is not None:
+        kind = "job"
+    elif reason in ("OOMKilled", "Evicted", "DeadlineExceeded", "Preempting", "Shutdown"):
+        kind = "killed"
+    elif exit_code is not None and exit_code not in BINARY_ALERT_EXIT_CODES:
+        kind = "killed"
+    elif exit_code is not None:
+        kind = "job"
+    else:
+        kind = "other"
+    return PodFailure(kind=kind, summary=summary, exit_code=exit_code, reason=reason, message=text)

@@ -1,0 +1,155 @@
+"""The DAG files load in real Airflow 3 and every DAG carries what operations needs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from dag_harness import DAGS, EXPECTED, load_dagbag, run_for
+
+
+def test_dagbag_loads_every_dag_without_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert sorted(dagbag.dags) == sorted(EXPECTED)
+    for dag_id, tasks in EXPECTED.items():
+        assert sorted(dagbag.dags[dag_id].task_ids) == sorted(tasks), dag_id
+
+
+def test_only_the_dag_files_are_parsed(dagbag):
+    """.airflowignore keeps the helper package and the tests out of the DAG processor, although
+    their files look like DAG files to Airflow's heuristic."""
+    from airflow.utils.file import might_contain_dag
+
+    parsed = sorted(Path(p).relative_to(DAGS).as_posix() for p in dagbag.file_last_changed)
+    assert parsed == [
+        "license_exports.py",
+        "push_logs.py",
+        "server_pingbacks.py",
+        "telemetry.py",
+    ]
+    for ignored in (DAGS / "tests" / "test_dag_definitions.py", DAGS / "ingest" / "job.py"):
+        assert might_contain_dag(str(ignored), safe_mode=True), ignored
+    assert (DAGS / ".airflowignore").read_text().splitlines()[-2:] == ["ingest/", "tests/"]
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_dag_has_what_operations_needs(dagbag, dag_id):
+    from airflow.sdk import CronDataIntervalTimetable
+    from ingest.notifier import MattermostNotifier
+
+    dag = dagbag.dags[dag_id]
+    assert dag.doc_md and len(dag.doc_md.strip()) > 100
+    assert "ingest" in dag.tags and len(dag.tags) >= 2
+    assert dag.catchup is True
+    assert 1 <= dag.max_active_runs <= 5
+    assert dag.start_date is not None and dag.start_date.utcoffset() == timedelta(0)
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.owner == "data-platform"
+    for task in dag.tasks:
+        assert task.owner == "data-platform"
+        assert task.retries >= 1
+        assert task.retry_delay >= timedelta(minutes=1)
+        assert task.execution_timeout is not None
+        assert task.retry_policy is not None
+        callbacks = task.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert any(isinstance(c, MattermostNotifier) for c in callbacks), task.task_id
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_dag_serializes_like_the_dag_processor_does(dagbag, dag_id):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.to_dict(dagbag.dags[dag_id])
+    restored = DagSerialization.from_dict(data)
+    assert restored.dag_id == dag_id
+    assert sorted(restored.task_ids) == sorted(EXPECTED[dag_id])
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_the_run_for_a_date_starts_after_that_day(dagbag, dag_id):
+    """`{{ ds }}` is the day loaded, and its run starts only once that UTC day is over."""
+    info = run_for(dagbag.dags[dag_id], "2026-11-20")
+    assert info.logical_date.strftime("%Y-%m-%d") == "2026-11-20"
+    assert info.run_after.strftime("%Y-%m-%d") == "2026-11-21"
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_a_backfill_window_covers_the_dates_docs_dags_md_says(dagbag, dag_id):
+    """`airflow backfill create --from-date 2026-11-01 --to-date 2026-11-05T23:59:59` loads
+    exactly Nov 1..5 (the window is compared with the logical dates)."""
+    from airflow.sdk import timezone
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
+    infos = dag.iter_dagrun_infos_between(
+        timezone.parse("2026-11-01"), timezone.parse("2026-11-05T23:59:59")
+    )
+    dates = [i.logical_date.strftime("%Y-%m-%d") for i in infos]
+    assert dates == [f"2026-11-0{d}" for d in range(1, 6)]
+
+
+def test_a_floating_or_missing_image_tag_is_an_import_error(deploy_env, monkeypatch):
+    monkeypatch.setenv("INGEST_IMAGE_TAG", "latest")
+    bag = load_dagbag()
+    assert sorted(bag.dags) == []
+    assert len(bag.import_errors) == 4
+    for error in bag.import_errors.values():
+        assert "INGEST_IMAGE_TAG" in error and "'latest'" in error
+
+    monkeypatch.delenv("INGEST_IMAGE_TAG")
+    bag = load_dagbag()
+    assert len(bag.import_errors) == 4
+    for error in bag.import_errors.values():
+        assert "INGEST_IMAGE_TAG is not set" in error
+
+
+def test_a_per_job_image_and_the_variable_fallback(deploy_env, monkeypatch):
+    digest = "sha256:" + "ab" * 32
+    monkeypatch.setenv("INGEST_IMAGE_TELEMETRY", f"other.example.test/telemetry@{digest}")
+    # Unset env var: the Airflow Variable of the same name is used (here from AIRFLOW_VAR_*).
+    monkeypatch.delenv("INGEST_IMAGE_TAG")
+    monkeypatch.setenv("AIRFLOW_VAR_INGEST_IMAGE_TAG", "0.5.0")
+    bag = load_dagbag()
+    assert bag.import_errors == {}
+    images = {dag_id: {t.image for t in dag.tasks} for dag_id, dag in bag.dags.items()}
+    assert images["ingest_telemetry"] == {f"other.example.test/telemetry@{digest}"}
+    assert images["ingest_push_logs"] == {"registry.example.test/data/ingest/push-logs:0.5.0"}
+
+
+def test_a_missing_source_setting_names_the_variable(deploy_env, monkeypatch):
+    monkeypatch.delenv("INGEST_SOURCE_PUSH_LOGS_EU")
+    bag = load_dagbag()
+    assert "ingest_push_logs" not in bag.dags
+    (error,) = [e for f, e in bag.import_errors.items() if f.endswith("push_logs.py")]
+    assert "INGEST_SOURCE_PUSH_LOGS_EU is not set" in error
+    assert sorted(bag.dags) == [
+        "ingest_license_exports",
+        "ingest_server_pingbacks",
+        "ingest_telemetry",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "ok"),
+    [
+        ("ghcr.io/acme/push-logs:0.1.0", True),
+        ("registry.local:5000/push-logs:v1.2.3-rc.1", True),
+        ("ghcr.io/acme/push-logs@sha256:" + "0" * 64, True),
+        ("ghcr.io/acme/push-logs:latest", False),
+        ("ghcr.io/acme/push-logs:LATEST", False),
+        ("ghcr.io/acme/push-logs", False),
+        ("registry.local:5000/push-logs", False),
+        ("ghcr.io/acme/push-logs:", False),
+        ("ghcr.io/acme/push-logs@sha256:123", False),
+    ],
+)
+def test_image_references_must_pin_a_version(dagbag, reference, ok):
+    from ingest import config, images
+
+    if ok:
+        assert images.check_reference(reference, what="t", fix="f") == reference
+    else:
+        with pytest.raises(config.ConfigError):
+            images.check_reference(reference, what="t", fix="f")

@@ -1,0 +1,97 @@
+"""Every task, rendered for a date, builds the pod we mean to submit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from dag_harness import DATE, DEPLOY_ENV, EXPECTED, SECRET_SENTINEL, TASKS, TRY_NUMBER, build_pod
+
+
+def _flags(args: list[str]) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            nxt = args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--") else ""
+            values.setdefault(arg, []).append(nxt)
+    return values
+
+
+@pytest.mark.parametrize(("dag_id", "task_id"), TASKS)
+def test_pod_for_a_date(dagbag, dag_id, task_id):
+    job, table, source_setting = EXPECTED[dag_id][task_id]
+    pod, context = build_pod(dagbag, dag_id, task_id)
+    assert context["ds"] == DATE
+    (container,) = pod.spec.containers
+
+    # Image: repository and tag from deploy-time configuration, never floating.
+    registry = DEPLOY_ENV["INGEST_IMAGE_REGISTRY"]
+    assert container.image == f"{registry}/{job}:{DEPLOY_ENV['INGEST_IMAGE_TAG']}"
+    assert not container.image.endswith(":latest")
+
+    # Arguments: the date and the non-secret options, nothing templated left over.
+    args = container.args
+    assert all("{{" not in a and "}}" not in a for a in args), args
+    flags = _flags(args)
+    assert flags["--date"] == [DATE]
+    assert flags["--table"] == [table]
+    assert flags["--source"] == DEPLOY_ENV[source_setting].split(",")
+    assert flags["--lake"] == [DEPLOY_ENV["INGEST_LAKE"]]
+    assert int(flags["--threads"][0]) >= 1
+
+    # Env: the Airflow context the binary quotes in its alert, rendered.
+    plain = {e.name: e.value for e in container.env if e.value_from is None}
+    assert plain["AIRFLOW_CTX_DAG_ID"] == dag_id
+    assert plain["AIRFLOW_CTX_TASK_ID"] == task_id
+    assert plain["AIRFLOW_CTX_DAG_RUN_ID"] == context["run_id"]
+    assert DATE in plain["AIRFLOW_CTX_DAG_RUN_ID"]
+    assert plain["AIRFLOW_CTX_TRY_NUMBER"] == str(TRY_NUMBER)
+    assert plain["AIRFLOW_TASK_LOG_URL"].startswith(
+        f"https://airflow.example.test/dags/{dag_id}/runs/"
+    )
+    assert plain["INGEST_LOG_FORMAT"] == "json"
+    assert plain["MATTERMOST_CHANNEL"] == DEPLOY_ENV["INGEST_ALERT_CHANNEL"]
+
+    # Secrets only by reference, to the configured Secret; no value anywhere in the pod.
+    refs = {e.name: e.value_from.secret_key_ref for e in container.env if e.value_from}
+    assert refs, "no secretKeyRef at all"
+    for name, ref in refs.items():
+        assert ref is not None, name
+        assert ref.name == DEPLOY_ENV["INGEST_SECRET_NAME"], name
+        assert ref.key, name
+    assert "MATTERMOST_WEBHOOK_URL" not in plain
+    spec = json.dumps(pod.to_dict(), default=str)
+    assert SECRET_SENTINEL not in spec
+    assert "SENTINEL" not in " ".join(args)
+
+    # Resources, placement, and how the pod ends.
+    resources = container.resources
+    assert resources.requests["cpu"] and resources.requests["memory"]
+    assert resources.limits["memory"] == resources.requests["memory"]
+    assert pod.metadata.namespace == DEPLOY_ENV["INGEST_NAMESPACE"]
+    assert pod.spec.service_account_name == DEPLOY_ENV["INGEST_SERVICE_ACCOUNT"]
+    assert pod.metadata.labels["app.kubernetes.io/name"] == job
+    assert pod.metadata.labels["app.kubernetes.io/part-of"] == "ingest-tasks"
+    assert pod.spec.restart_policy == "Never"
+    assert 0 < pod.spec.active_deadline_seconds <= 6 * 3600
+    assert pod.spec.termination_grace_period_seconds >= 30
+    assert container.termination_message_policy == "FallbackToLogsOnError"
+    assert container.security_context.run_as_non_root is True
+    assert container.security_context.allow_privilege_escalation is False
+
+
+def test_push_logs_runs_each_deployment_in_its_own_region(dagbag):
+    regions = {}
+    for task_id in EXPECTED["ingest_push_logs"]:
+        pod, _ = build_pod(dagbag, "ingest_push_logs", task_id)
+        env = {e.name: e.value for e in pod.spec.containers[0].env if e.value_from is None}
+        regions[task_id] = env.get("AWS_REGION")
+    assert regions == {"load_us": "us-east-1", "load_test": "us-east-1", "load_eu": "eu-central-1"}
+
+
+def test_the_date_follows_the_run(dagbag):
+    """Backfills and re-runs load their own date: nothing is pinned at parse time."""
+    for date in ("2026-11-05", "2026-12-31"):
+        pod, _ = build_pod(dagbag, "ingest_license_exports", "load", date=date)
+        args = pod.spec.containers[0].args
+        assert args[args.index("--date") + 1] == date

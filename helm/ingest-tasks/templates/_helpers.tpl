@@ -1,0 +1,191 @@
+{{/* Chart name. */}}
+{{- define "ingest-tasks.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Resource name prefix: the release name, plus the chart name unless the release name holds it. */}}
+{{- define "ingest-tasks.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ingest-tasks.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "ingest-tasks.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "ingest-tasks.tag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ingest-tasks
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "ingest-tasks.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ingest-tasks.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The release tag of the images. */}}
+{{- define "ingest-tasks.tag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/* Image reference from a dict: root (the chart context), name (image name), image (overrides). */}}
+{{- define "ingest-tasks.imageRef" -}}
+{{- $v := .root.Values }}
+{{- $repo := default (printf "%s/%s" (trimSuffix "/" $v.image.registry) .name) .image.repository }}
+{{- if .image.digest }}
+{{- printf "%s@%s" $repo .image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default (include "ingest-tasks.tag" .root) .image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* `push-logs` -> `PUSH_LOGS`: the suffix of a job's settings (as dags/ingest/config.py env_key). */}}
+{{- define "ingest-tasks.envKey" -}}
+{{- regexReplaceAll "[^A-Za-z0-9]+" . "_" | trimAll "_" | upper }}
+{{- end }}
+
+{{- define "ingest-tasks.configMapName" -}}
+{{- default (printf "%s-config" (include "ingest-tasks.fullname" .)) .Values.configMap.name }}
+{{- end }}
+
+{{- define "ingest-tasks.secretName" -}}
+{{- if .Values.secret.existingSecret }}
+{{- .Values.secret.existingSecret }}
+{{- else }}
+{{- default (include "ingest-tasks.fullname" .) .Values.secret.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ingest-tasks.serviceAccountName" -}}
+{{- default (include "ingest-tasks.fullname" .) .Values.serviceAccount.name }}
+{{- end }}
+
+{{- define "ingest-tasks.preflightName" -}}
+{{- printf "%s-preflight" (include "ingest-tasks.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Names of the enabled jobs, comma-separated. */}}
+{{- define "ingest-tasks.enabledJobs" -}}
+{{- $names := list }}
+{{- range $job, $cfg := .Values.jobs }}{{ if $cfg.enabled }}{{ $names = append $names $job }}{{ end }}{{ end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/* Container securityContext of every pod this chart starts (the images run as 65532). */}}
+{{- define "ingest-tasks.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Pod-level scheduling and pull settings shared by the chart's pods. */}}
+{{- define "ingest-tasks.podCommon" -}}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Hook events of the preflight RBAC: the hook and/or the test. */}}
+{{- define "ingest-tasks.preflightEvents" -}}
+{{- $events := list }}
+{{- if .Values.preflight.hook.enabled }}{{ $events = append $events "pre-upgrade" }}{{ end }}
+{{- if .Values.preflight.test.enabled }}{{ $events = append $events "test" }}{{ end }}
+{{- join "," $events }}
+{{- end }}
+
+{{/* The preflight container (hook Job and helm test). */}}
+{{- define "ingest-tasks.preflightContainer" -}}
+- name: preflight
+  image: {{ include "ingest-tasks.imageRef" (dict "root" . "name" "preflight" "image" .Values.preflight.image) | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  {{- with .Values.preflight.args }}
+  args:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  env:
+    # Besides the DAG settings below (which include INGEST_NAMESPACE and INGEST_SECRET_NAME):
+    - name: INGEST_REQUIRED_SECRET_KEYS
+      value: {{ join "," .Values.secret.requiredKeys | quote }}
+    - name: INGEST_JOBS
+      value: {{ include "ingest-tasks.enabledJobs" . | quote }}
+    - name: INGEST_PREFLIGHT_WEBHOOK_CHECK
+      value: {{ .Values.preflight.webhookCheck | quote }}
+    - name: INGEST_LOG_FORMAT
+      value: json
+    {{- range $name, $value := .Values.preflight.env }}
+    - name: {{ $name }}
+      value: {{ $value | quote }}
+    {{- end }}
+    # The DAGs' settings as this release renders them (not the ConfigMap, which a pre-upgrade
+    # hook would see as it was before the upgrade): INGEST_SOURCE_*, INGEST_LAKE, images.
+    {{- range $name, $value := include "ingest-tasks.settings" . | fromYaml }}
+    - name: {{ $name }}
+      value: {{ $value | quote }}
+    {{- end }}
+  securityContext:
+    {{- include "ingest-tasks.containerSecurityContext" . | nindent 4 }}
+  {{- with .Values.preflight.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* The DAGs' deploy-time settings (docs/dags.md), as a YAML map: the ConfigMap's data. Empty
+     settings are left out, so the DAGs report them as missing by name. */}}
+{{- define "ingest-tasks.settings" -}}
+{{- $settings := dict }}
+{{- $_ := set $settings "INGEST_IMAGE_REGISTRY" (trimSuffix "/" .Values.image.registry) }}
+{{- $_ = set $settings "INGEST_IMAGE_TAG" (include "ingest-tasks.tag" .) }}
+{{- $_ = set $settings "INGEST_NAMESPACE" .Release.Namespace }}
+{{- $_ = set $settings "INGEST_SERVICE_ACCOUNT" (include "ingest-tasks.serviceAccountName" .) }}
+{{- $_ = set $settings "INGEST_SECRET_NAME" (include "ingest-tasks.secretName" .) }}
+{{- if .Values.lake }}{{ $_ = set $settings "INGEST_LAKE" .Values.lake }}{{ end }}
+{{- if .Values.alerts.channel }}{{ $_ = set $settings "INGEST_ALERT_CHANNEL" .Values.alerts.channel }}{{ end }}
+{{- if .Values.alerts.username }}{{ $_ = set $settings "INGEST_ALERT_USERNAME" .Values.alerts.username }}{{ end }}
+{{- if .Values.alerts.connId }}{{ $_ = set $settings "INGEST_ALERT_CONN_ID" .Values.alerts.connId }}{{ end }}
+{{- range $job, $cfg := .Values.jobs }}
+{{- if $cfg.enabled }}
+{{- $key := include "ingest-tasks.envKey" $job }}
+{{- $_ = set $settings (printf "INGEST_IMAGE_%s" $key) (include "ingest-tasks.imageRef" (dict "root" $ "name" $job "image" $cfg.image)) }}
+{{- with $cfg.sources }}
+{{- $_ = set $settings (printf "INGEST_SOURCE_%s" $key) (join "," .) }}
+{{- end }}
+{{- range $deployment, $source := $cfg.sourcesByDeployment }}
+{{- if $source }}
+{{- $_ = set $settings (printf "INGEST_SOURCE_%s_%s" $key (include "ingest-tasks.envKey" $deployment)) $source }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $name, $value := .Values.configMap.extraSettings }}
+{{- $_ = set $settings $name (toString $value) }}
+{{- end }}
+{{- toYaml $settings }}
+{{- end }}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Checks the deployment files with the real tools (installed by scripts/install-tools.sh):
+#   - the chart: helm lint --strict, helm template with the default values and with a values file
+#     that switches every toggle on (ci/all-toggles-values.yaml), the rendered manifests validated
+#     with kubernetes-validate --strict against the oldest and newest Kubernetes the chart
+#     supports; values.schema.json must reject an unknown key, a floating tag and a bad source;
+#   - the Dockerfile: hadolint;
+#   - the GitHub workflows: actionlint (which runs shellcheck on their `run:` scripts), and
+#     every `uses:` pinned to a full commit SHA;
+#   - the shell scripts: shellcheck scripts/*.sh .ci/run;
+#   - YAML: yamllint on .github/, the chart's values files and its examples.
+# Runs every check, then exits non-zero if any failed, naming them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOOLS="${INGEST_TOOLS:-$HOME/.cache/ingest-tasks/tools}"
+PATH="$TOOLS/bin:$TOOLS/venv/bin:$PATH"
+CHART=helm/ingest-tasks
+# Oldest (Chart.yaml kubeVersion is >=1.27; kubernetes-validate ships schemas from 1.29) and newest.
+KUBE_VERSIONS=(1.29.0 1.37.0)
+
+for tool in helm kubernetes-validate hadolint actionlint shellcheck yamllint; do
+  command -v "$tool" >/dev/null || { echo "check-deploy: $tool not found: run scripts/install-tools.sh" >&2; exit 1; }
+done
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failed=()
+check() { # name command...: runs it, records a failure, prints its output only when it fails
+  local name="$1"
+  shift
+  local t0=$SECONDS
+  if "$@" >"$work/out" 2>&1; then
+    printf 'ok    %-58s %3ss\n' "$name" "$((SECONDS - t0))"
+  else
+    printf 'FAIL  %s\n' "$name"
+    sed 's/^/      /' "$work/out"
+    failed+=("$name")
+  fi
+}
+must_fail() { # name pattern command...: the command must fail with output matching pattern
+  local name="$1" pattern="$2"
+  shift 2
+  if "$@" >"$work/out" 2>&1; then
+    printf 'FAIL  %s (was accepted)\n' "$name"
+    failed+=("$name")
+  elif ! grep -qE "$pattern" "$work/out"; then
+    printf 'FAIL  %s (failed, but not with /%s/)\n' "$name" "$pattern"
+    sed 's/^/      /' "$work/out"
+    failed+=("$name")
+  else
+    printf 'ok    %s\n' "$name"
+  fi
+}
+
+# --- chart ---------------------------------------------------------------------------------------
+render() { # values-file-or-empty output
+  local args=()
+  [ -z "$1" ] || args=(-f "$1")
+  helm template ingest-tasks "$CHART" --namespace airflow "${args[@]}" >"$2"
+}
+for vf in "" "$CHART/ci/all-toggles-values.yaml"; do
+  label="${vf:+$(basename "$vf" .yaml)}"
+  label="${label:-default values}"
+  args=()
+  [ -z "$vf" ] || args=(-f "$vf")
+  check "helm lint --strict ($label)" helm lint --strict "$CHART" "${args[@]}"
+  out="$work/rendered-${label// /-}.yaml"
+  check "helm template ($label)" render "$vf" "$out"
+  for kv in "${KUBE_VERSIONS[@]}"; do
+    check "kubernetes-validate --strict -k $kv ($label)" \
+      kubernetes-validate --strict --quiet --kubernetes-version "$kv" "$out"
+  done
+done
+
+# The toggles really render what they promise.
+all="$work/rendered-all-toggles-values.yaml"
+for kind in ConfigMap Secret ServiceAccount Role RoleBinding NetworkPolicy Job Pod; do
+  check "all toggles render a $kind" grep -q "^kind: $kind\$" "$all"
+done
+hook_runs_preflight() {
+  grep -A3 '^kind: Job' "$all" | grep -q 'name: ingest-tasks-preflight' &&
+    grep -q 'helm.sh/hook: pre-upgrade$' "$all" &&
+    grep -q 'image: "registry.example.test/data/ingest/preflight:0.4.1"' "$all"
+}
+check "pre-upgrade hook Job runs the preflight image" hook_runs_preflight
+dag_settings() { # the names docs/dags.md lists under "Deploy-time configuration"
+  local k
+  for k in INGEST_IMAGE_REGISTRY INGEST_IMAGE_TAG INGEST_IMAGE_PUSH_LOGS INGEST_IMAGE_TELEMETRY \
+    INGEST_IMAGE_SERVER_PINGBACKS INGEST_LAKE INGEST_SOURCE_PUSH_LOGS_US \
+    INGEST_SOURCE_PUSH_LOGS_TEST INGEST_SOURCE_PUSH_LOGS_EU INGEST_SOURCE_TELEMETRY \
+    INGEST_SOURCE_SERVER_PINGBACKS INGEST_NAMESPACE INGEST_SERVICE_ACCOUNT INGEST_SECRET_NAME \
+    INGEST_ALERT_CHANNEL INGEST_ALERT_USERNAME INGEST_ALERT_CONN_ID; do
+    grep -q "^  $k: " "$all" || { echo "ConfigMap lacks $k"; return 1; }
+  done
+  # A disabled job is not published.
+  ! helm template x "$CHART" -f "$CHART/ci/all-toggles-values.yaml" \
+    --set jobs.license-exports.enabled=false | grep -q 'LICENSE_EXPORTS' ||
+    { echo "a disabled job is still published"; return 1; }
+  # Every INGEST_* setting the DAG guide documents is one the chart renders (the webhook URL
+  # is a secret of Airflow's workers, mapped from the Secret: examples/airflow-values.yaml).
+  if [ -f docs/dags.md ]; then # the rows of its settings table: | `INGEST_...` | ...
+    local missing
+    missing="$(grep -E '^\| *.INGEST_' docs/dags.md | cut -d'|' -f2 | grep -oE 'INGEST_[A-Z_]+[A-Z]' |
+      sort -u | grep -vx 'INGEST_ALERT_WEBHOOK_URL' |
+      while read -r k; do
+        grep -qE "^  $k: " "$all" "$work/rendered-default-values.yaml" || echo "$k"
+      done)"
+    [ -z "$missing" ] || { echo "docs/dags.md lists settings the chart does not render: ${missing//$'\n'/ }"; return 1; }
+  fi
+}
+check "ConfigMap holds the DAG settings (docs/dags.md)" dag_settings
+no_duplicate_env() { # kubernetes-validate accepts duplicate env names; the API keeps the last one
+  "$TOOLS/venv/bin/python" - "$work"/rendered-*.yaml <<'PY'
+import sys, yaml
+bad = []
+for path in sys.argv[1:]:
+    for doc in yaml.safe_load_all(open(path)):
+        if not doc:
+            continue
+        spec = doc.get("spec", {})
+        pod = spec.get("template", {}).get("spec", {}) if doc["kind"] == "Job" else spec
+        for c in pod.get("containers", []) if doc["kind"] in ("Pod", "Job") else []:
+            names = [e["name"] for e in c.get("env", [])]
+            bad += [f"{doc['kind']}/{doc['metadata']['name']}: {n}" for n in set(names) if names.count(n) > 1]
+sys.exit("duplicate env: " + ", ".join(bad) if bad else 0)
+PY
+}
+check "no duplicate env names in the rendered pods" no_duplicate_env
+default_tag_is_app_version() {
+  local v
+  v="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$CHART/Chart.yaml")"
+  helm template x "$CHART" | grep -q "INGEST_IMAGE_TAG: \"$v\"" ||
+    { echo "INGEST_IMAGE_TAG is not appVersion $v"; return 1; }
+}
+check "default image tag is the chart's appVersion" default_tag_is_app_version
+must_fail "values.schema.json rejects an unknown key" "additional properties 'replicaCount' not allowed" \
+  helm template x "$CHART" --set replicaCount=2
+must_fail "values.schema.json rejects an unknown nested key" "additional properties 'enabeld' not allowed" \
+  helm template x "$CHART" --set preflight.hook.enabeld=true
+must_fail "values.schema.json rejects a floating tag" "/image/tag" \
+  helm template x "$CHART" --set image.tag=latest
+must_fail "values.schema.json rejects a malformed source" "sourcesByDeployment" \
+  helm template x "$CHART" --set jobs.push-logs.sourcesByDeployment.us=http://bucket/x
+check "values.schema.json: additionalProperties false on every object" python3 - "$CHART/values.schema.json" <<'PY'
+import json, sys
+bad = []
+def walk(node, path):
+    if isinstance(node, dict):
+        if node.get("type") == "object" and path != "/properties/global" and node.get("additionalProperties") is not False:
+            bad.append(path or "/")
+        for k, v in node.items():
+            walk(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            walk(v, f"{path}/{i}")
+walk(json.load(open(sys.argv[1])), "")
+if bad:
+    sys.exit("objects without additionalProperties: false: " + ", ".join(bad))
+PY
+
+# --- Dockerfile ------------------------------------------------------------------------------------
+check "hadolint Dockerfile" hadolint Dockerfile
+
+# --- workflows -----------------------------------------------------------------------------------
+check "actionlint (.github/workflows, with shellcheck)" actionlint
+pinned() {
+  local unpinned
+  unpinned="$(grep -rhoE 'uses: *[^ ]+' .github/workflows | sed 's/uses: *//' | grep -v '^\./' |
+    grep -vE '@[0-9a-f]{40}$' || true)"
+  [ -z "$unpinned" ] || { echo "not pinned by SHA: $unpinned"; return 1; }
+}
+check "actions pinned to a full commit SHA" pinned
+
+# --- shell ---------------------------------------------------------------------------------------
+check "shellcheck scripts/*.sh .ci/run" shellcheck -x scripts/*.sh .ci/run
+
+# --- YAML ----------------------------------------------------------------------------------------
+yamllint_config='{extends: default, rules: {line-length: {max: 120}, truthy: {check-keys: false},
+  document-start: disable, comments: {min-spaces-from-content: 1}}}'
+check "yamllint .github and chart values" \
+  yamllint --strict -d "$yamllint_config" .github "$CHART/values.yaml" "$CHART/Chart.yaml" \
+  "$CHART/ci" "$CHART/examples"
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  printf '\ncheck-deploy: %d check(s) FAILED:\n' "${#failed[@]}" >&2
+  printf '  - %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+printf '\ncheck-deploy: all checks passed\n'

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Builds every job's image with buildah through the Dockerfile's own runtime and job stages, from a
+# static binary built here, and runs it. No Docker engine and no registry are needed: the
+# Dockerfile's `prebuilt` stage takes the binary from the build context instead of compiling it
+# in the rust image (see the Dockerfile's header), and `buildah run --isolation chroot` runs it.
+#
+# For each job image it checks that:
+#   - the image config runs the job binary as 65532:65532, with OCI labels;
+#   - the image holds exactly the binary and the CA bundle: no shell (and running one fails);
+#   - `--help` (through the image's ENTRYPOINT) works, and `--print-contract` names the job;
+#   - the job loads generated sample data into a lake on a mounted directory, and the files it
+#     writes belong to uid 65532 (it really ran as non-root);
+#   - HTTPS from the image: against a local TLS server whose throwaway CA is given through
+#     SSL_CERT_FILE the handshake succeeds (the server then answers 404, so the job stops with
+#     "S3 refused"); with the image's own CA bundle the same server is rejected (UnknownIssuer),
+#     so certificates are verified; "localhost" resolves inside the image;
+#   - the image is at most INGEST_IMAGE_MAX_MB (25) MB.
+# Then it prints a table of image sizes.
+#
+# Environment:
+#   INGEST_IMAGE_JOBS     jobs to check (default: every job binary in the workspace)
+#   INGEST_IMAGE_PROFILE  cargo profile of the static binaries (default: release, what ships)
+#   INGEST_IMAGE_MAX_MB   size limit per image (default 25)
+#   INGEST_IMAGE_KEEP=1   keep the images afterwards (localhost/ingest-tasks/<job>:check) in
+#                         INGEST_BUILDAH_ROOT (default ~/.cache/ingest-tasks/buildah); otherwise
+#                         the buildah storage is a temporary directory removed at the end
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ingest-tasks/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+TOOLS="${INGEST_TOOLS:-$HOME/.cache/ingest-tasks/tools}"
+PATH="$TOOLS/bin:$PATH"
+PROFILE="${INGEST_IMAGE_PROFILE:-release}"
+MAX_MB="${INGEST_IMAGE_MAX_MB:-25}"
+TARGET=x86_64-unknown-linux-gnu
+DATE=2026-11-20
+NEXT_DATE=2026-11-21
+ALL_JOBS=(push-logs telemetry server-pingbacks license-exports preflight)
+
+fail() { printf 'check-images: FAIL: %s\n' "$*" >&2; exit 1; }
+note() { printf 'check-images: %s\n' "$*"; }
+
+command -v buildah >/dev/null || fail "buildah not found: run scripts/install-tools.sh"
+command -v cargo >/dev/null || fail "cargo not found"
+[ "$(id -u)" = 0 ] || fail "buildah's chroot isolation needs root here (sudo, or CI's root user)"
+
+work="$(mktemp -d)"
+# Buildah storage of its own (vfs: no overlay or FUSE needed): a throwaway one inside $work, so a
+# run leaves nothing behind, or a kept one with INGEST_IMAGE_KEEP=1.
+if [ "${INGEST_IMAGE_KEEP:-0}" = 1 ]; then
+  buildah_root="${INGEST_BUILDAH_ROOT:-$HOME/.cache/ingest-tasks/buildah}"
+else
+  buildah_root="$work/buildah"
+fi
+mkdir -p "$buildah_root/storage"
+B=(buildah --root "$buildah_root/storage" --runroot "$buildah_root/run" --storage-driver vfs)
+server_pid=""
+cleanup() {
+  [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+  "${B[@]}" rm --all >/dev/null 2>&1 || true
+  rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# --- which jobs ----------------------------------------------------------------------------------
+if [ -n "${INGEST_IMAGE_JOBS:-}" ]; then
+  read -r -a jobs <<<"${INGEST_IMAGE_JOBS//,/ }"
+else
+  bins="$(cargo metadata --no-deps --format-version 1 --locked |
+    python3 -c 'import json,sys; print(" ".join(t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"]))')"
+  jobs=()
+  for j in "${ALL_JOBS[@]}"; do
+    case " $bins " in *" $j "*) jobs+=("$j") ;; esac
+  done
+fi
+[ "${#jobs[@]}" -gt 0 ] || fail "no job binaries found in the workspace"
+for j in "${jobs[@]}"; do
+  grep -qE "^FROM runtime AS $j\$" Dockerfile || fail "Dockerfile has no stage '$j'"
+done
+note "jobs: ${jobs[*]} (profile $PROFILE)"
+
+# --- static binaries -----------------------------------------------------------------------------
+bin_args=(--bin sample-data)
+for j in "${jobs[@]}"; do bin_args+=(--bin "$j"); done
+t0=$SECONDS
+# --target keeps these artifacts apart from the host build in the same target directory (and
+# keeps crt-static away from build scripts and proc macros).
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --locked --quiet --profile "$PROFILE" --target "$TARGET" "${bin_args[@]}"
+profile_dir="$PROFILE"
+[ "$PROFILE" != dev ] || profile_dir=debug
+bindir="$CARGO_TARGET_DIR/$TARGET/$profile_dir"
+note "static binaries built in $((SECONDS - t0)) s ($bindir)"
+for j in "${jobs[@]}"; do
+  readelf -d "$bindir/$j" | grep -q '(NEEDED)' && fail "$j is dynamically linked"
+done
+
+# --- a local TLS server with a throwaway CA --------------------------------------------------------
+tls="$work/tls"
+mkdir -p "$tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=ingest-check test CA" \
+  -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1
+printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+  -days 1 -extfile "$tls/ext" -out "$tls/server.pem" >/dev/null 2>&1
+chmod 0644 "$tls/ca.pem"
+python3 - "$tls" >"$tls/port" 2>"$tls/server.log" <<'PY' &
+import http.server, socketserver, ssl, sys
+d = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'<?xml version="1.0"?><Error><Code>NoSuchBucket</Code><Message>none</Message></Error>'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_HEAD = do_GET
+    def log_message(self, *a): pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+srv = S(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(f"{d}/server.pem", f"{d}/server.key")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+PY
+server_pid=$!
+for _ in $(seq 50); do [ -s "$tls/port" ] && break; sleep 0.1; done
+[ -s "$tls/port" ] || fail "local TLS server did not start: $(cat "$tls/server.log")"
+tls_port="$(cat "$tls/port")"
+
+# --- per job -------------------------------------------------------------------------------------
+sample_args() { # job -> sample-data arguments | date of the sample | --source suffix | table
+  # (as the end-to-end tests under tests/ generate them, and the tables the DAGs load)
+  case "$1" in
+    push-logs) echo "alb --files 2 --lines 100|$DATE||push_proxy.logs_us_new" ;;
+    telemetry) echo "cloudfront --kind telemetry --distribution E2EXAMPLE1 --lines 50|$DATE|/E2EXAMPLE1|diagnostics.log_entries" ;;
+    server-pingbacks) echo "cloudfront --kind pingbacks --distribution E3EXAMPLE2 --lines 50|$DATE|/E3EXAMPLE2|releases.log_entries" ;;
+    # The run for a date reads the export named for the next day.
+    license-exports) echo "licenses --rows 100|$NEXT_DATE||licenses.licenses" ;;
+    *) echo "" ;;
+  esac
+}
+
+run() { "${B[@]}" run --isolation chroot "$@"; }
+
+sizes=()
+for j in "${jobs[@]}"; do
+  t0=$SECONDS
+  image="localhost/ingest-tasks/$j:check"
+  ctx="$work/ctx-$j"
+  mkdir -p "$ctx/out"
+  install -m 0555 "$bindir/$j" "$ctx/out/$j"
+  install -m 0444 /etc/ssl/certs/ca-certificates.crt "$ctx/out/ca-certificates.crt"
+  "${B[@]}" bud --quiet --isolation chroot -f "$repo/Dockerfile" \
+    --build-arg BIN_STAGE=prebuilt --build-arg JOB="$j" \
+    --build-arg VERSION="$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
+    --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --target "$j" -t "$image" "$ctx" >/dev/null
+
+  # Image config.
+  user="$("${B[@]}" inspect --type image --format '{{.OCIv1.Config.User}}' "$image")"
+  entry="$("${B[@]}" inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$image")"
+  title="$("${B[@]}" inspect --type image --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.title"}}' "$image")"
+  [ "$user" = "65532:65532" ] || fail "$j: image user is '$user', expected 65532:65532"
+  [ "$entry" = "[/usr/local/bin/$j]" ] || fail "$j: entrypoint is $entry"
+  [ "$title" = "$j" ] || fail "$j: label org.opencontainers.image.title is '$title'"
+
+  # Contents: exactly the binary and the CA bundle.
+  ctr="$("${B[@]}" from --quiet "$image")"
+  root="$("${B[@]}" mount "$ctr")"
+  files="$(cd "$root" && find . -type f -o -type l | sort | tr '\n' ' ')"
+  unpacked="$(du -sb "$root" | cut -f1)"
+  "${B[@]}" umount "$ctr" >/dev/null
+  [ "$files" = "./etc/ssl/certs/ca-certificates.crt ./usr/local/bin/$j " ] ||
+    fail "$j: unexpected files in the image: $files"
+  certs="$(grep -c 'BEGIN CERTIFICATE' "$ctx/out/ca-certificates.crt")"
+  [ "$certs" -ge 50 ] || fail "$j: CA bundle holds only $certs certificates"
+  if "${B[@]}" run --isolation chroot "$ctr" -- /bin/sh -c true >/dev/null 2>&1; then
+    fail "$j: /bin/sh runs in the image"
+  fi
+
+  # The ENTRYPOINT, as Kubernetes would start it (with the pod's arguments appended).
+  ep="/usr/local/bin/$j"
+  run "$ctr" -- "$ep" --help >"$work/$j.help" 2>&1 || fail "$j --help failed: $(cat "$work/$j.help")"
+  grep -q "Usage: $j" "$work/$j.help" || fail "$j --help does not print its usage"
+  if [ "$j" != preflight ]; then
+    run "$ctr" -- "$ep" --print-contract >"$work/$j.contract" 2>/dev/null ||
+      fail "$j --print-contract failed"
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert c["job"]==sys.argv[2], c["job"]' \
+      "$work/$j.contract" "$j" || fail "$j --print-contract does not name the job"
+  fi
+
+  IFS='|' read -r gen sample_date suffix table <<<"$(sample_args "$j")"
+  if [ -n "$gen" ]; then
+    # A day of sample data, loaded into a lake on a mounted directory.
+    in="$work/in-$j"
+    lake="$work/lake-$j"
+    mkdir -p "$lake"
+    chmod 0777 "$lake"
+    # shellcheck disable=SC2086 # $gen is a word list
+    summary="$("$bindir/sample-data" $gen --date "$sample_date" --out "$in" | tail -n 1)"
+    source="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["source"])' "$summary")$suffix"
+    rows="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rows"])' "$summary")"
+    run -v "$in:/in:ro" -v "$lake:/lake" "$ctr" -- "$ep" \
+      --date "$DATE" --source "/in${source#"$in"}" --table "$table" --lake /lake \
+      --log-format json >"$work/$j.run" 2>"$work/$j.log" ||
+      fail "$j on sample data failed: $(tail -n 5 "$work/$j.log")"
+    loaded="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["rows_loaded"])' "$work/$j.run")"
+    [ "$loaded" -gt 0 ] || fail "$j loaded no rows from $rows sample rows"
+    part="$lake/${table%%.*}/${table#*.}/dt=$DATE"
+    [ -n "$(find "$part" -name '*.parquet' -user 65532 2>/dev/null)" ] ||
+      fail "$j: no Parquet file owned by uid 65532 under $part"
+
+    # HTTPS: trusted through SSL_CERT_FILE -> the handshake works and S3 answers 404 (exit 2).
+    s3=(--date "$DATE" --source s3://ingest-check/prefix --table "$table" --lake /tmp --dry-run
+      --s3-endpoint "https://localhost:$tls_port" --s3-force-path-style --log-format json)
+    aws=(--env AWS_ACCESS_KEY_ID=check --env AWS_SECRET_ACCESS_KEY=check --env AWS_REGION=us-east-1
+      --env AWS_EC2_METADATA_DISABLED=true)
+    rc=0
+    run "${aws[@]}" --env SSL_CERT_FILE=/tls/ca.pem -v "$tls/ca.pem:/tls/ca.pem:ro" "$ctr" -- \
+      "$ep" "${s3[@]}" >/dev/null 2>"$work/$j.tls" || rc=$?
+    { [ "$rc" = 2 ] && grep -q 'NotFound\|NoSuchBucket' "$work/$j.tls"; } ||
+      fail "$j: HTTPS with a trusted CA: exit $rc, expected 2 (S3 404): $(grep -m1 'run failed' "$work/$j.tls")"
+    # ... and the image's own bundle rejects the throwaway CA.
+    rc=0
+    run "${aws[@]}" "$ctr" -- "$ep" "${s3[@]}" >/dev/null 2>"$work/$j.tls2" || rc=$?
+    { [ "$rc" = 4 ] && grep -q 'UnknownIssuer' "$work/$j.tls2"; } ||
+      fail "$j: HTTPS with an untrusted CA: exit $rc, expected 4 (UnknownIssuer): $(grep -m1 'run failed' "$work/$j.tls2")"
+    ran="help, contract, $loaded rows of sample data as uid 65532, TLS"
+  else
+    ran="help"
+  fi
+
+  # Sizes: unpacked (the files) and pushed (gzip layers + config + manifest, what a pull moves).
+  "${B[@]}" push --quiet --format oci "$image" "oci:$work/oci-$j:check" >/dev/null
+  pushed="$(du -sb "$work/oci-$j/blobs" | cut -f1)"
+  [ "$unpacked" -le $((MAX_MB * 1000000)) ] ||
+    fail "$j: image is $unpacked bytes unpacked, over the ${MAX_MB} MB limit"
+  sizes+=("$(python3 -c 'import sys; u,p=int(sys.argv[2]),int(sys.argv[3]); print(f"{sys.argv[1]:<17} {u/1e6:6.1f} MB unpacked {p/1e6:6.1f} MB compressed   {sys.argv[4]}")' \
+    "$j" "$unpacked" "$pushed" "($ran; $((SECONDS - t0)) s)")")
+done
+
+printf '\nimage sizes (limit %s MB unpacked):\n' "$MAX_MB"
+printf '  %s\n' "${sizes[@]}"
+note "OK: ${#jobs[@]} image(s)"

@@ -1,0 +1,18 @@
+//! The preflight check of an ingest-tasks deployment (docs/preflight.md).
+//!
+//! Run before `helm upgrade` (the chart's pre-upgrade hook) and as a `helm test`, it checks what
+//! the jobs need before anything runs, prints a table naming what is missing (never a value) and
+//! exits non-zero when something is:
+//!
+//! - every key of the jobs' Kubernetes Secret ([`kube_secrets`]);
+//! - each job's S3 sources are listable with the pod's credentials ([`s3check`]);
+//! - optionally the warehouse credentials ([`warehouse`]) and the webhook ([`webhook`]).
+//!
+//! `--sync` copies chosen AWS Secrets Manager entries into the Secret first, idempotently.
+
+pub mod kube_secrets;
+pub mod plan;
+pub mod report;
+pub mod s3check;
+pub mod warehouse;
+pub mod webhook;

@@ -72,7 +72,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_job(job: str, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Result:
+def run_job(
+    job: str, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> Result:
     proc = subprocess.run(
         [str(binary(job)), *args],
         env=clean_env(env),

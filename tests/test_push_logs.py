@@ -354,7 +354,7 @@ def test_alert_text_cannot_ping_the_channel(tmp_path, webhook):
     root = tmp_path / "sample"
     source = root / PREFIX / "2026/11/20"
     source.mkdir(parents=True)
-    lines = "@channel look at this\n@here ``` broken fence\n@all\n".encode()
+    lines = b"@channel look at this\n@here ``` broken fence\n@all\n"
     (source / "evil.log.gz").write_bytes(gzip.compress(lines))
     result = run_job(
         "push-logs",

@@ -58,7 +58,8 @@ WITH pings AS (
         row_number() OVER (PARTITION BY server_id, logdate ORDER BY log_at DESC) AS rn,
         count(*) OVER (PARTITION BY server_id, logdate) AS n_pings,
         count(*) OVER (PARTITION BY server_id, logdate, log_at) AS same_second,
-        bool_or(coalesce(has_run_unit_tests, false)) OVER (PARTITION BY server_id, logdate) AS any_ut,
+        bool_or(coalesce(has_run_unit_tests, false))
+            OVER (PARTITION BY server_id, logdate) AS any_ut,
         bool_or(coalesce(count_users < count_active_users, false))
             OVER (PARTITION BY server_id, logdate) AS any_lt
     FROM pings
@@ -81,7 +82,7 @@ def check_server_daily(lake: Path) -> int:
         [parquet(lake, "server_daily")],
     )
     assert len(got) == len(expected) > 0
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         server_id, logdate, log_at, n_pings, excluded, same_second, *values = e
         assert g[:5] == (server_id, logdate, log_at, n_pings, excluded), (e, g)
         assert (g[17] is not None) == excluded

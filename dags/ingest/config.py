@@ -34,6 +34,8 @@ ALERT_CHANNEL = "INGEST_ALERT_CHANNEL"
 ALERT_USERNAME = "INGEST_ALERT_USERNAME"
 ALERT_CONN_ID = "INGEST_ALERT_CONN_ID"
 ALERT_WEBHOOK_URL = "INGEST_ALERT_WEBHOOK_URL"
+WAREHOUSE = "INGEST_WAREHOUSE"  # optional: snowflake://<account>/<database>/<schema>?...
+WAREHOUSE_USER = "INGEST_WAREHOUSE_USER"  # the Snowflake user the pods log in as
 
 
 class ConfigError(RuntimeError):

@@ -148,6 +148,9 @@ class IngestJob:
         for name, setting in (
             ("MATTERMOST_CHANNEL", config.ALERT_CHANNEL),
             ("MATTERMOST_USERNAME", config.ALERT_USERNAME),
+            # Production load: the lake must then be s3:// (see README, "Loading into Snowflake").
+            ("INGEST_WAREHOUSE", config.WAREHOUSE),
+            ("SNOWFLAKE_USER", config.WAREHOUSE_USER),
         ):
             value = config.setting(setting)
             if value:

@@ -21,17 +21,19 @@ from ingest import config
 # Environment variable the binary reads -> key in the Kubernetes Secret.
 SECRET_KEYS: dict[str, str] = {
     "MATTERMOST_WEBHOOK_URL": "mattermost-webhook-url",
-    # Production load (Snowflake) will add, once the binaries declare them:
-    # "SNOWFLAKE_PRIVATE_KEY": "snowflake-private-key",
-    # "SNOWFLAKE_PASSWORD": "snowflake-password",
+    # Snowflake load: key-pair (production) or password; a Secret key left empty is unused.
+    "SNOWFLAKE_PRIVATE_KEY": "snowflake-private-key",
+    "SNOWFLAKE_PASSWORD": "snowflake-password",
 }
+
+_EVERY_JOB = ("MATTERMOST_WEBHOOK_URL", "SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PASSWORD")
 
 # Job (binary name) -> the env vars of SECRET_KEYS its pods get.
 JOB_SECRETS: dict[str, tuple[str, ...]] = {
-    "push-logs": ("MATTERMOST_WEBHOOK_URL",),
-    "telemetry": ("MATTERMOST_WEBHOOK_URL",),
-    "server-pingbacks": ("MATTERMOST_WEBHOOK_URL",),
-    "license-exports": ("MATTERMOST_WEBHOOK_URL",),
+    "push-logs": _EVERY_JOB,
+    "telemetry": _EVERY_JOB,
+    "server-pingbacks": _EVERY_JOB,
+    "license-exports": _EVERY_JOB,
 }
 
 

@@ -112,12 +112,70 @@ tolerations:
 {{- end }}
 {{- end }}
 
-{{/* Hook events of the preflight RBAC: the hook and/or the test. */}}
-{{- define "ingest-tasks.preflightEvents" -}}
-{{- $events := list }}
-{{- if .Values.preflight.hook.enabled }}{{ $events = append $events "pre-upgrade" }}{{ end }}
-{{- if .Values.preflight.test.enabled }}{{ $events = append $events "test" }}{{ end }}
-{{- join "," $events }}
+{{- define "ingest-tasks.preflightHookName" -}}
+{{- printf "%s-preflight-hook" (include "ingest-tasks.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The preflight identity: ServiceAccount, a Role that may only `get` the jobs' Secret (and
+     `patch` it with preflight.sync), and its RoleBinding. Args: root (the chart context), name, hook (true: pre-upgrade hook resources). */}}
+{{- define "ingest-tasks.preflightRbac" -}}
+{{- $root := .root }}
+{{- $annotations := dict }}
+{{- if .hook }}
+{{- $annotations = dict "helm.sh/hook" "pre-upgrade" "helm.sh/hook-weight" "-10" "helm.sh/hook-delete-policy" "before-hook-creation,hook-succeeded" }}
+{{- end }}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "ingest-tasks.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: preflight
+  {{- with merge (deepCopy $annotations) $root.Values.preflight.serviceAccountAnnotations $root.Values.serviceAccount.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+automountServiceAccountToken: true
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "ingest-tasks.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: preflight
+  {{- with $annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+rules:
+  - apiGroups: [""]
+    resources: ["secrets"]
+    resourceNames: [{{ include "ingest-tasks.secretName" $root | quote }}]
+    verbs: [{{ if $root.Values.preflight.sync }}"get", "patch"{{ else }}"get"{{ end }}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "ingest-tasks.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: preflight
+  {{- with $annotations }}
+  annotations:
+    {{- toYaml (set (deepCopy .) "helm.sh/hook-weight" "-9") | nindent 4 }}
+  {{- end }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ .name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ .name }}
+    namespace: {{ $root.Release.Namespace }}
 {{- end }}
 
 {{/* The preflight container (hook Job and helm test). */}}
@@ -137,6 +195,12 @@ tolerations:
       value: {{ include "ingest-tasks.enabledJobs" . | quote }}
     - name: INGEST_PREFLIGHT_WEBHOOK_CHECK
       value: {{ .Values.preflight.webhookCheck | quote }}
+    - name: INGEST_PREFLIGHT_WAREHOUSE_CHECK
+      value: {{ .Values.preflight.warehouseCheck | quote }}
+    {{- with .Values.preflight.sync }}
+    - name: INGEST_PREFLIGHT_SYNC
+      value: {{ join "," . | quote }}
+    {{- end }}
     - name: INGEST_LOG_FORMAT
       value: json
     {{- range $name, $value := .Values.preflight.env }}

@@ -927,11 +927,39 @@ fn hex(c: u8) -> Option<u8> {
 
 /// The `key=value` pairs of a query string as logged, split before any decoding (AWS leaves `&`
 /// and `=` alone, so the split is the client's). A pair without `=` has an empty value.
-pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
+pub fn query_pairs(query: &str) -> QueryPairs<'_> {
+    QueryPairs { rest: query }
+}
+
+/// Iterator of [`query_pairs`].
+#[derive(Clone, Debug)]
+pub struct QueryPairs<'q> {
+    rest: &'q str,
+}
+
+impl<'q> Iterator for QueryPairs<'q> {
+    type Item = (&'q str, &'q str);
+
+    #[inline]
+    fn next(&mut self) -> Option<(&'q str, &'q str)> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            // `&` and `=` are ASCII, so splitting the bytes keeps char boundaries.
+            let bytes = self.rest.as_bytes();
+            let end = memchr::memchr(b'&', bytes).unwrap_or(bytes.len());
+            let pair = &self.rest[..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or_default();
+            if pair.is_empty() {
+                continue;
+            }
+            return Some(match memchr::memchr(b'=', pair.as_bytes()) {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, ""),
+            });
+        }
+    }
 }
 
 /// The first value of each of `keys` in `query` (raw, still encoded), in `keys` order.
@@ -1101,7 +1129,8 @@ mod tests {
 
     #[test]
     fn first_value_per_key_wins() {
-        let q = "id=a&b=1.2.3&uc=5&uc=999&flag&tc=";
+        let q = "id=a&&b=1.2.3&uc=5&uc=999&flag&tc=&x=y=z&";
+        assert_eq!(query_pairs(q).last(), Some(("x", "y=z")));
         let [id, b, uc, tc, flag, missing] =
             first_values(q, &["id", "b", "uc", "tc", "flag", "nope"]);
         assert_eq!(

@@ -374,23 +374,32 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
                 ));
             }
         }
-        if !plan.sources.is_empty() {
-            let client = ingest_runtime::source::s3_client(&S3Options {
-                endpoint: cli.s3_endpoint.clone(),
-                force_path_style: cli.s3_force_path_style,
-                max_attempts: cli.s3_max_attempts,
-            })
-            .await;
-            for source in &plan.sources {
-                let (status, detail) = s3check::check_source(&client, &source.location).await;
-                rows.push(Row::new(
-                    "s3-list",
-                    source.location.clone(),
-                    source.label.clone(),
-                    status,
-                    detail,
-                ));
-            }
+        // The S3 client only when some source is on S3 (it loads the AWS chain).
+        let client = if plan
+            .sources
+            .iter()
+            .any(|s| s.location.trim().starts_with("s3://"))
+        {
+            Some(
+                ingest_runtime::source::s3_client(&S3Options {
+                    endpoint: cli.s3_endpoint.clone(),
+                    force_path_style: cli.s3_force_path_style,
+                    max_attempts: cli.s3_max_attempts,
+                })
+                .await,
+            )
+        } else {
+            None
+        };
+        for source in &plan.sources {
+            let (status, detail) = s3check::check_source(client.as_ref(), &source.location).await;
+            rows.push(Row::new(
+                "s3-list",
+                source.location.clone(),
+                source.label.clone(),
+                status,
+                detail,
+            ));
         }
     }
 
@@ -400,11 +409,14 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
                 Status::Fail,
                 "--check-warehouse needs the warehouse URL (--warehouse / INGEST_WAREHOUSE)".into(),
             ),
-            Some(url) => warehouse::check(url, cli.warehouse_user.as_deref(), &secrets).await,
+            Some(url) => {
+                let from_secret = |key: &str| secret_data.as_ref().and_then(|d| d.secret(key));
+                warehouse::check(url, cli.warehouse_user.as_deref(), &secrets, from_secret).await
+            }
         };
         rows.push(Row::new(
             "warehouse",
-            cli.warehouse.clone().unwrap_or_default(),
+            cli.warehouse.clone().unwrap_or_else(|| "(no URL)".into()),
             all_jobs.clone(),
             status,
             detail,

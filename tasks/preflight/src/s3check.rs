@@ -7,7 +7,8 @@ use ingest_runtime::source::SourceLocation;
 use crate::report::Status;
 
 /// Checks one `--source` value: `s3://bucket/prefix` is listed; a local directory must exist.
-pub async fn check_source(client: &aws_sdk_s3::Client, location: &str) -> (Status, String) {
+/// `client` is only needed (and only built by the caller) when some source is on S3.
+pub async fn check_source(client: Option<&aws_sdk_s3::Client>, location: &str) -> (Status, String) {
     match SourceLocation::parse(location) {
         Err(why) => (Status::Fail, why),
         Ok(SourceLocation::Local(path)) => {
@@ -20,7 +21,10 @@ pub async fn check_source(client: &aws_sdk_s3::Client, location: &str) -> (Statu
                 )
             }
         }
-        Ok(SourceLocation::S3 { bucket, prefix }) => list(client, &bucket, &prefix).await,
+        Ok(SourceLocation::S3 { bucket, prefix }) => match client {
+            Some(client) => list(client, &bucket, &prefix).await,
+            None => (Status::Fail, "internal: no S3 client".into()),
+        },
     }
 }
 

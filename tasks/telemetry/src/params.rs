@@ -156,14 +156,20 @@ fn is_server_id(v: &str) -> bool {
 
 /// `X.Y.Z` or `X.Y.Z.<anything>` → [X, Y, Z].
 pub fn version_parts(v: &str) -> Option<[i32; 3]> {
-    let mut parts = v.splitn(4, '.');
     let mut out = [0i32; 3];
-    for slot in &mut out {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    let mut rest = v.as_bytes();
+    for (i, slot) in out.iter_mut().enumerate() {
+        let end = if i < 2 {
+            memchr::memchr(b'.', rest)?
+        } else {
+            memchr::memchr(b'.', rest).unwrap_or(rest.len())
+        };
+        let part = &rest[..end];
+        if part.is_empty() || part.len() > 6 || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        *slot = p.parse().ok()?;
+        *slot = part.iter().fold(0i32, |n, &d| n * 10 + i32::from(d - b'0'));
+        rest = rest.get(end + 1..).unwrap_or_default();
     }
     Some(out)
 }

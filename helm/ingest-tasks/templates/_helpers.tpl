@@ -190,7 +190,9 @@ subjects:
   env:
     # Besides the DAG settings below (which include INGEST_NAMESPACE and INGEST_SECRET_NAME):
     - name: INGEST_REQUIRED_SECRET_KEYS
-      value: {{ join "," .Values.secret.requiredKeys | quote }}
+      {{- $required := .Values.secret.requiredKeys }}
+      {{- if .Values.warehouse.url }}{{ $required = append $required "snowflake-private-key|snowflake-password" }}{{ end }}
+      value: {{ join "," $required | quote }}
     - name: INGEST_JOBS
       value: {{ include "ingest-tasks.enabledJobs" . | quote }}
     - name: INGEST_PREFLIGHT_WEBHOOK_CHECK
@@ -231,6 +233,8 @@ subjects:
 {{- $_ = set $settings "INGEST_SERVICE_ACCOUNT" (include "ingest-tasks.serviceAccountName" .) }}
 {{- $_ = set $settings "INGEST_SECRET_NAME" (include "ingest-tasks.secretName" .) }}
 {{- if .Values.lake }}{{ $_ = set $settings "INGEST_LAKE" .Values.lake }}{{ end }}
+{{- if .Values.warehouse.url }}{{ $_ = set $settings "INGEST_WAREHOUSE" .Values.warehouse.url }}{{ end }}
+{{- if .Values.warehouse.user }}{{ $_ = set $settings "INGEST_WAREHOUSE_USER" .Values.warehouse.user }}{{ end }}
 {{- if .Values.alerts.channel }}{{ $_ = set $settings "INGEST_ALERT_CHANNEL" .Values.alerts.channel }}{{ end }}
 {{- if .Values.alerts.username }}{{ $_ = set $settings "INGEST_ALERT_USERNAME" .Values.alerts.username }}{{ end }}
 {{- if .Values.alerts.connId }}{{ $_ = set $settings "INGEST_ALERT_CONN_ID" .Values.alerts.connId }}{{ end }}

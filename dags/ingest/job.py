@@ -19,6 +19,7 @@ from ingest import config, images, pod_failure, secrets
 from ingest.notifier import MattermostNotifier
 
 OWNER = "data-platform"
+TMP_SIZE_LIMIT = "2Gi"  # telemetry spills ~110 bytes per ping while sorting server_daily
 STARTUP_TIMEOUT_S = 600  # image pull + scheduling before the pod counts as "never started"
 # The Airflow context the binary quotes in its alert (docs/contract.md, "Environment only").
 CONTEXT_ENV: dict[str, str] = {
@@ -145,6 +146,9 @@ class IngestJob:
         arguments += list(extra_args)
         pod_env = dict(CONTEXT_ENV)
         pod_env["INGEST_LOG_FORMAT"] = "json"
+        # The images are FROM scratch (no /tmp); jobs that spill (telemetry's server_daily) use
+        # TMPDIR, an emptyDir mounted below.
+        pod_env["TMPDIR"] = "/tmp"  # noqa: S108 - the pod's own emptyDir
         for name, setting in (
             ("MATTERMOST_CHANNEL", config.ALERT_CHANNEL),
             ("MATTERMOST_USERNAME", config.ALERT_USERNAME),
@@ -173,6 +177,12 @@ class IngestJob:
                 requests={"cpu": self.cpu, "memory": self.memory},
                 limits={"memory": self.memory},
             ),
+            volumes=[
+                k8s.V1Volume(
+                    name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=TMP_SIZE_LIMIT)
+                )
+            ],
+            volume_mounts=[k8s.V1VolumeMount(name="tmp", mount_path="/tmp")],  # noqa: S108
             container_security_context=k8s.V1SecurityContext(
                 run_as_non_root=True,
                 allow_privilege_escalation=False,

@@ -12,7 +12,8 @@ import pytest
 from dag_harness import DATE, EXPECTED, JOBS, TASKS, bin_dir, build_pod, load_dagbag, print_contract
 
 # Plain env a pod may carry besides the binary's options and context env: the AWS default chain.
-AWS_CHAIN_ENV = {"AWS_REGION"}
+# Read by the platform rather than declared options: the AWS chain and the temp directory (std).
+AWS_CHAIN_ENV = {"AWS_REGION", "TMPDIR"}
 
 
 def _tasks_of(job: str) -> list[tuple[str, str]]:

@@ -79,6 +79,12 @@ def test_pod_for_a_date(dagbag, dag_id, task_id):
     assert container.security_context.run_as_non_root is True
     assert container.security_context.allow_privilege_escalation is False
 
+    # The images are FROM scratch: a writable /tmp (TMPDIR) comes from an emptyDir.
+    assert plain["TMPDIR"] == "/tmp"
+    (mount,) = [m for m in container.volume_mounts if m.mount_path == "/tmp"]
+    volume = {v.name: v for v in pod.spec.volumes}[mount.name]
+    assert volume.empty_dir is not None and volume.empty_dir.size_limit
+
 
 def test_push_logs_runs_each_deployment_in_its_own_region(dagbag):
     regions = {}

@@ -36,6 +36,11 @@ pub use s3::{S3Lake, S3Staging};
 const ROW_GROUP_BYTES: usize = 4 << 20;
 /// ...or this many rows, whichever comes first.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Row groups per part file before the writer moves on to a new file. The Parquet writer keeps
+/// every row group's metadata (statistics, page indexes) until the file is closed, so an unbounded
+/// file would grow memory with the input (~20 MiB per GiB); 64 groups bound a file to ~256 MiB of
+/// values.
+const ROW_GROUPS_PER_FILE: usize = 64;
 
 /// Staging directories older than this are leftovers of killed runs and are removed.
 const STALE_STAGING_SECS: u64 = 24 * 3600;
@@ -273,6 +278,34 @@ impl PartTarget {
     }
 }
 
+impl PartTarget {
+    /// The `seq`-th file of the same part (`part-00000.parquet` → `part-00000-s001.parquet`).
+    fn sibling(&self, seq: u32) -> PartTarget {
+        let rename = |name: &str| match name.strip_suffix(".parquet") {
+            Some(stem) => format!("{stem}-s{seq:03}.parquet"),
+            None => format!("{name}-s{seq:03}"),
+        };
+        match self {
+            PartTarget::Local(path) => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                PartTarget::Local(path.with_file_name(rename(&name)))
+            }
+            PartTarget::S3 {
+                staging,
+                relative,
+                key,
+            } => PartTarget::S3 {
+                staging: staging.clone(),
+                relative: relative.clone(),
+                key: rename(key),
+            },
+        }
+    }
+}
+
 impl fmt::Debug for PartTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())
@@ -320,6 +353,11 @@ impl PartSink {
 /// so a worker that saw no rows leaves no file.
 pub struct PartWriter {
     path: Option<PartTarget>,
+    groups_per_file: usize,
+    /// The first file's target; later files are its siblings.
+    base: Option<PartTarget>,
+    files: u32,
+    groups_in_file: usize,
     schema: Arc<Type>,
     writer: Option<SerializedFileWriter<PartSink>>,
     batch: RowBatch,
@@ -331,12 +369,22 @@ impl PartWriter {
     pub fn new(path: Option<PartTarget>, data: &[Column], extra: &[Column]) -> PartWriter {
         let all: Vec<Column> = data.iter().chain(extra).copied().collect();
         PartWriter {
+            base: path.clone(),
             path,
+            groups_per_file: ROW_GROUPS_PER_FILE,
+            files: 0,
+            groups_in_file: 0,
             schema: parquet_schema(&all),
             writer: None,
             batch: RowBatch::new(data, extra),
             rows_written: 0,
         }
+    }
+
+    /// Moves on to a new part file after `n` row groups (default [`ROW_GROUPS_PER_FILE`]).
+    pub fn with_groups_per_file(mut self, n: usize) -> PartWriter {
+        self.groups_per_file = n.max(1);
+        self
     }
 
     pub fn batch(&mut self) -> &mut RowBatch {
@@ -364,21 +412,33 @@ impl PartWriter {
             let writer = self.writer.as_mut().expect("opened above");
             write_row_group(writer, &mut self.batch)
                 .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
+            self.groups_in_file += 1;
         }
         self.rows_written += rows;
         self.batch.clear();
+        if self.groups_in_file >= self.groups_per_file {
+            self.close_file()?;
+            self.files += 1;
+            self.groups_in_file = 0;
+            self.path = self.base.as_ref().map(|b| b.sibling(self.files));
+        }
         Ok(())
     }
 
-    /// Flushes and closes the file; returns the rows written.
-    pub fn finish(mut self) -> Result<u64, LakeError> {
-        self.flush()?;
+    fn close_file(&mut self) -> Result<(), LakeError> {
         if let (Some(writer), Some(path)) = (self.writer.take(), &self.path) {
             let inner = writer
                 .into_inner()
                 .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
             inner.close(path)?;
         }
+        Ok(())
+    }
+
+    /// Flushes and closes the file; returns the rows written.
+    pub fn finish(mut self) -> Result<u64, LakeError> {
+        self.flush()?;
+        self.close_file()?;
         Ok(self.rows_written)
     }
 
@@ -744,6 +804,48 @@ mod tests {
         abandoned.cleanup();
         assert!(fs::metadata(&target).unwrap().len() > size_first);
         assert!(!lake_dir.path().join(".staging/run3").exists());
+    }
+
+    #[test]
+    fn a_part_moves_on_to_a_new_file_after_its_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut part = PartWriter::new(
+            Some(PartTarget::Local(dir.path().join("part-00003.parquet"))),
+            COLS,
+            &[],
+        )
+        .with_groups_per_file(2);
+        for i in 0..5 {
+            let mut row = part.batch().start_row();
+            row.text(Some("x")).i64(Some(i));
+            row.finish();
+            part.flush().unwrap();
+        }
+        assert_eq!(part.finish().unwrap(), 5);
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "part-00003-s001.parquet",
+                "part-00003-s002.parquet",
+                "part-00003.parquet"
+            ]
+        );
+        let rows: i64 = names
+            .iter()
+            .map(|n| {
+                let file = File::open(dir.path().join(n)).unwrap();
+                let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+                parquet::file::reader::FileReader::metadata(&reader)
+                    .file_metadata()
+                    .num_rows()
+            })
+            .sum();
+        assert_eq!(rows, 5);
     }
 
     #[test]

@@ -118,7 +118,10 @@ pub async fn execute(
     let locations = config
         .sources
         .iter()
-        .map(|s| format!("{s}{}", config.selection.list_prefix))
+        .map(|s| match &config.selection.suffix {
+            Some(suffix) => format!("{s}{}*{suffix}", config.selection.list_prefix),
+            None => format!("{s}{}", config.selection.list_prefix),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     tracing::info!(files = objects.len(), locations = %locations, "listed input objects");

@@ -34,6 +34,15 @@ echo
 echo "== look at it with DuckDB (pip install duckdb, or the duckdb CLI):"
 echo "$query;"
 venv="${INGEST_VENV:-$HOME/.cache/ingest-tasks/venv}"
+if ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null && ! python3 -c 'import duckdb' 2>/dev/null; then
+  # A fresh machine: a small venv with just the DuckDB wheel (the reader; never linked into jobs).
+  venv="$HOME/.cache/ingest-tasks/demo-venv"
+  if ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
+    echo "== installing the DuckDB wheel into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'duckdb==1.5.5' 'pytz>=2024.1'
+  fi
+fi
 for py in "$venv/bin/python" python3; do
   if "$py" -c 'import duckdb' 2>/dev/null; then
     echo

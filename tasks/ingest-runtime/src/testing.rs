@@ -209,3 +209,19 @@ impl crate::format::DerivedSink for CollectingDerived {
         self.sinks[table].row(0, write)
     }
 }
+
+/// Reads a fixture file through `format` into a [`CollectingSink`] (with the format's state), the
+/// way the runtime would read one decompressed object: the sink and how the read ended.
+pub fn read_fixture(
+    format: &dyn crate::format::RecordFormat,
+    path: &std::path::Path,
+) -> (CollectingSink, Result<(), ReadError>) {
+    let file =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    let key = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut sink = CollectingSink::with_state(format.schema(), format.new_state());
+    let result = format.read_object(&key, &mut std::io::BufReader::new(file), &mut sink);
+    (sink, result)
+}

@@ -1,22 +1,18 @@
 //! The license-exports format on fixture files: RFC 4180 edge cases, malformed records, and
 //! headers that lack columns.
 
-use std::io::BufReader;
 use std::path::Path;
 
-use ingest_runtime::format::{ReadError, RecordFormat};
-use ingest_runtime::testing::CollectingSink;
+use ingest_runtime::format::ReadError;
+use ingest_runtime::testing::{CollectingSink, read_fixture};
 use ingest_runtime::time::format_micros_utc;
-use license_exports::{LICENSES_TABLE, LicenseFormat};
+use license_exports::LicenseFormat;
 
 fn try_parse(fixture: &str) -> (CollectingSink, Result<(), ReadError>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(fixture);
-    let file = std::fs::File::open(&path).unwrap();
-    let mut sink = CollectingSink::new(&LICENSES_TABLE);
-    let result = LicenseFormat.read_object(fixture, &mut BufReader::new(file), &mut sink);
-    (sink, result)
+    read_fixture(&LicenseFormat, &path)
 }
 
 fn parse(fixture: &str) -> CollectingSink {

@@ -1,11 +1,10 @@
 //! The ALB parser on fixture files: the AWS documentation examples, old lines without the newest
 //! fields, a line with fields AWS may append, and malformed lines.
 
-use std::io::BufReader;
 use std::path::Path;
 
 use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::CollectingSink;
+use ingest_runtime::testing::{CollectingSink, read_fixture};
 use ingest_runtime::time::format_micros_utc;
 use push_logs::{ALB_TABLE, AlbFormat};
 
@@ -13,11 +12,8 @@ fn parse(fixture: &str) -> CollectingSink {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(fixture);
-    let file = std::fs::File::open(&path).unwrap();
-    let mut sink = CollectingSink::new(&ALB_TABLE);
-    AlbFormat
-        .read_object(fixture, &mut BufReader::new(file), &mut sink)
-        .unwrap();
+    let (sink, result) = read_fixture(&AlbFormat, &path);
+    result.unwrap();
     sink
 }
 

@@ -1,22 +1,17 @@
 //! The server-pingbacks format on fixture files: the AWS documentation example, release downloads
 //! of every kind, an old 26-field file with double-encoded user agents, and malformed lines.
 
-use std::io::BufReader;
 use std::path::Path;
 
-use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::CollectingSink;
-use server_pingbacks::{PINGBACKS_TABLE, PingbacksFormat};
+use ingest_runtime::testing::{CollectingSink, read_fixture};
+use server_pingbacks::PingbacksFormat;
 
 fn parse(fixture: &str) -> CollectingSink {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(fixture);
-    let file = std::fs::File::open(&path).unwrap();
-    let mut sink = CollectingSink::new(&PINGBACKS_TABLE);
-    PingbacksFormat
-        .read_object(fixture, &mut BufReader::new(file), &mut sink)
-        .unwrap();
+    let (sink, result) = read_fixture(&PingbacksFormat, &path);
+    result.unwrap();
     sink
 }
 

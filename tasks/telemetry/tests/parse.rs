@@ -2,23 +2,19 @@
 //! double-encoded user agents, a file with fields AWS may add, security pings (good and with
 //! malformed parameters) and malformed lines; then server_daily from the pings.
 
-use std::io::BufReader;
 use std::path::Path;
 
 use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::{CollectingDerived, CollectingSink};
+use ingest_runtime::testing::{CollectingDerived, CollectingSink, read_fixture};
 use ingest_runtime::time::format_micros_utc;
-use telemetry::{TELEMETRY_TABLE, TelemetryFormat};
+use telemetry::TelemetryFormat;
 
 fn parse(fixture: &str) -> CollectingSink {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(fixture);
-    let file = std::fs::File::open(&path).unwrap();
-    let mut sink = CollectingSink::with_state(&TELEMETRY_TABLE, TelemetryFormat.new_state());
-    TelemetryFormat
-        .read_object(fixture, &mut BufReader::new(file), &mut sink)
-        .unwrap();
+    let (sink, result) = read_fixture(&TelemetryFormat, &path);
+    result.unwrap();
     sink
 }
 

@@ -30,9 +30,6 @@ query="SELECT date_trunc('hour', time) AS hour,
 FROM read_parquet('$LAKE/push_proxy/logs_us_new/*/*.parquet', hive_partitioning = true)
 WHERE dt = '$DATE' GROUP BY 1 ORDER BY 1 LIMIT 6"
 
-echo
-echo "== look at it with DuckDB (pip install duckdb, or the duckdb CLI):"
-echo "$query;"
 venv="${INGEST_VENV:-$HOME/.cache/ingest-tasks/venv}"
 if ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null && ! python3 -c 'import duckdb' 2>/dev/null; then
   # A fresh machine: a small venv with just the DuckDB wheel (the reader; never linked into jobs).
@@ -43,22 +40,11 @@ if ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null && ! python3 -c 'import d
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'duckdb==1.5.5' 'pytz>=2024.1'
   fi
 fi
-for py in "$venv/bin/python" python3; do
-  if "$py" -c 'import duckdb' 2>/dev/null; then
-    echo
-    "$py" - "$query" <<'PY'
-import sys, duckdb
-print(duckdb.sql(sys.argv[1]))
-PY
-    break
-  fi
-done
 
-# --- telemetry, server-pingbacks, license-exports -----------------------------------------------
-
+# Prints a query (to copy into the duckdb CLI or Python), then its result.
 duck() {
   echo
-  echo "== look at it with DuckDB:"
+  echo "== look at it with DuckDB (pip install duckdb, or the duckdb CLI):"
   echo "$1;"
   for py in "$venv/bin/python" python3; do
     if "$py" -c 'import duckdb' 2>/dev/null; then
@@ -71,6 +57,10 @@ PY
     fi
   done
 }
+
+duck "$query"
+
+# --- telemetry, server-pingbacks, license-exports -----------------------------------------------
 
 echo
 echo "== generating CloudFront logs (two telemetry distributions, release downloads) and the license export"

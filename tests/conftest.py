@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from pathlib import Path
 
@@ -65,3 +66,43 @@ def webhook():
     hook = start_webhook()
     yield hook
     hook.server.shutdown()
+
+
+# fakesnow.server() works once per process as shipped: its own `import fakesnow.server` replaces
+# the package attribute (the function) with the submodule. Keep the function from the first use
+# and undo that import around each use, so several test modules can each start a server.
+_fakesnow_server_fn = None
+
+
+@pytest.fixture(scope="module")
+def fakesnow_server(moto_endpoint):
+    """fakesnow's server on 127.0.0.1, with a database, a schema and DuckDB's S3 secret for moto."""
+    global _fakesnow_server_fn
+    import fakesnow
+    import snowflake.connector
+
+    if _fakesnow_server_fn is None:
+        _fakesnow_server_fn = fakesnow.server
+
+    def reset():
+        sys.modules.pop("fakesnow.server", None)
+        fakesnow.server = _fakesnow_server_fn
+
+    _, moto_port = moto_endpoint
+    reset()
+    try:
+        with _fakesnow_server_fn() as kwargs:
+            conn = snowflake.connector.connect(**kwargs)
+            cur = conn.cursor()
+            cur.execute("CREATE DATABASE IF NOT EXISTS DB")
+            cur.execute("CREATE SCHEMA IF NOT EXISTS DB.INGEST")
+            # What a storage integration does for real Snowflake: give the stage the bucket.
+            cur.execute(
+                f"CREATE SECRET moto (TYPE s3, KEY_ID 'testing', SECRET '{SENTINEL_AWS_SECRET}', "
+                f"REGION 'us-east-1', ENDPOINT '127.0.0.1:{moto_port}', URL_STYLE 'path', "
+                "USE_SSL false)"
+            )
+            yield kwargs, conn
+            conn.close()
+    finally:
+        reset()

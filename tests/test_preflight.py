@@ -16,7 +16,6 @@ import uuid
 from tests.conftest import s3_env
 from tests.harness import SENTINEL_AWS_SECRET, SENTINEL_WEBHOOK_TOKEN, run_job
 from tests.test_secrets_manager import aws_client, iam_enforced, pod_user
-from tests.test_secrets_manager import fakesnow_server as fakesnow_server  # noqa: F401 (fixture)
 from tests.test_snowflake import SENTINEL_PASSWORD
 from tests.test_snowflake import snowflake as snowflake  # noqa: F401 (fixture)
 

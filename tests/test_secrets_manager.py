@@ -11,9 +11,7 @@ where AWS would say AccessDeniedException; both map to the same configuration er
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import uuid
 from contextlib import contextmanager
 
@@ -25,40 +23,6 @@ from tests.test_snowflake import job, make_sample
 from tests.test_snowflake import snowflake as snowflake  # noqa: F401 (fixture, uses ours below)
 
 TABLE = "push_proxy.logs_us_new"
-
-# fakesnow.server() works once per process: its own `import fakesnow.server` replaces the package
-# attribute (the function) with the submodule. Keep the function from collection time, and undo
-# the import after each use so tests/test_snowflake.py's fixture can start its server later.
-_FAKESNOW_SERVER = importlib.import_module("fakesnow").server
-
-
-@pytest.fixture(scope="module")
-def fakesnow_server(moto_endpoint):
-    """tests/test_snowflake.py's fakesnow server (same set-up), startable from another module."""
-    import fakesnow
-    import snowflake.connector
-
-    def reset():
-        sys.modules.pop("fakesnow.server", None)
-        fakesnow.server = _FAKESNOW_SERVER
-
-    _, moto_port = moto_endpoint
-    reset()
-    try:
-        with _FAKESNOW_SERVER() as kwargs:
-            conn = snowflake.connector.connect(**kwargs)
-            cur = conn.cursor()
-            cur.execute("CREATE DATABASE IF NOT EXISTS DB")
-            cur.execute("CREATE SCHEMA IF NOT EXISTS DB.INGEST")
-            cur.execute(
-                f"CREATE SECRET moto (TYPE s3, KEY_ID 'testing', SECRET '{SENTINEL_AWS_SECRET}', "
-                f"REGION 'us-east-1', ENDPOINT '127.0.0.1:{moto_port}', URL_STYLE 'path', "
-                "USE_SSL false)"
-            )
-            yield kwargs, conn
-            conn.close()
-    finally:
-        reset()
 SENTINEL_JSON_OTHER = "SENTINEL-sm-other-key-91c4"
 
 

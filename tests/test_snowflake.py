@@ -39,28 +39,6 @@ USER = "svc_ingest"
 BAD_PEM = "-----BEGIN PRIVATE KEY-----\nSENTINELKEY\n-----END PRIVATE KEY-----"
 
 
-@pytest.fixture(scope="module")
-def fakesnow_server(moto_endpoint):
-    """fakesnow's server on 127.0.0.1, with a database, a schema and DuckDB's S3 secret for moto."""
-    import fakesnow
-    import snowflake.connector
-
-    _, moto_port = moto_endpoint
-    with fakesnow.server() as kwargs:
-        conn = snowflake.connector.connect(**kwargs)
-        cur = conn.cursor()
-        cur.execute("CREATE DATABASE IF NOT EXISTS DB")
-        cur.execute("CREATE SCHEMA IF NOT EXISTS DB.INGEST")
-        # What a storage integration does for real Snowflake: give the stage access to the bucket.
-        cur.execute(
-            f"CREATE SECRET moto (TYPE s3, KEY_ID 'testing', SECRET '{SENTINEL_AWS_SECRET}', "
-            f"REGION 'us-east-1', ENDPOINT '127.0.0.1:{moto_port}', URL_STYLE 'path', "
-            "USE_SSL false)"
-        )
-        yield kwargs, conn
-        conn.close()
-
-
 @dataclass
 class Proxy:
     """HTTP proxy in front of fakesnow: records requests, fails the ones that match."""

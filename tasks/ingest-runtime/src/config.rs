@@ -162,21 +162,6 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// The secrets given directly in the environment (no network; `<VAR>_SECRET_ID` ignored).
-    pub fn from_env() -> Secrets {
-        Secrets::from_values(
-            SECRET_ENV
-                .iter()
-                .filter_map(|(name, _)| {
-                    let value = std::env::var(name).ok()?;
-                    let value = value.trim();
-                    (!value.is_empty())
-                        .then(|| ((*name).to_owned(), Secret::from(value.to_owned())))
-                })
-                .collect(),
-        )
-    }
-
     /// At start-up: each variable of [`SECRET_ENV`] directly, or indirectly as
     /// `<VAR>_SECRET_ID=<arn or name>` (+ optional `<VAR>_SECRET_KEY=<json key>`) read from AWS
     /// Secrets Manager ([`crate::secrets_manager`]). Returns what resolved, and an error for each

@@ -14,7 +14,7 @@ pub const REDACTED: &str = "[redacted]";
 /// A secret value: prints as `[redacted]`; read it with [`Secret::expose`].
 ///
 /// The value is stored exactly as given (no trimming): callers that read it from the
-/// environment trim it first (see `config::Secrets::from_env`).
+/// environment trim it first (see `config::Secrets::resolve_from_env`).
 #[derive(Clone)]
 pub struct Secret(String);
 

@@ -476,17 +476,6 @@ pub struct LoadReport {
 }
 
 impl Warehouse {
-    /// The `--warehouse` URL, the login name (`SNOWFLAKE_USER`) and the credentials from the
-    /// environment.
-    pub fn from_env(url: &str, user: Option<&str>) -> Result<Warehouse, String> {
-        let config = SnowflakeConfig::parse(url, user)?;
-        let credentials = Credentials::from_env(&config)?;
-        Ok(Warehouse {
-            config,
-            credentials,
-        })
-    }
-
     pub fn new(config: SnowflakeConfig, credentials: Credentials) -> Warehouse {
         Warehouse {
             config,

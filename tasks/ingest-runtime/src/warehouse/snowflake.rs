@@ -55,24 +55,6 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// `SNOWFLAKE_PRIVATE_KEY` (preferred) or `SNOWFLAKE_PASSWORD`.
-    pub fn from_env(_config: &SnowflakeConfig) -> Result<Credentials, String> {
-        let get = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(Secret::from)
-        };
-        if let Some(pem) = get("SNOWFLAKE_PRIVATE_KEY") {
-            return Credentials::from_pem(pem.expose())
-                .map_err(|why| format!("SNOWFLAKE_PRIVATE_KEY: {why}"));
-        }
-        if let Some(password) = get("SNOWFLAKE_PASSWORD") {
-            return Ok(Credentials::Password(password));
-        }
-        Err("--warehouse needs SNOWFLAKE_PRIVATE_KEY (key-pair authentication) or SNOWFLAKE_PASSWORD in the environment".into())
-    }
-
     /// An unencrypted RSA private key in PEM: PKCS#8 (`BEGIN PRIVATE KEY`, what
     /// `openssl genpkey` and Snowflake's docs produce) or PKCS#1 (`BEGIN RSA PRIVATE KEY`).
     /// The error never quotes the key.

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::io::BufRead;
 
 use crate::format::{ReadError, RecordSink};
-use crate::lines::{Line, MAX_LINE_BYTES, for_each_line};
+use crate::lines::for_each_line;
 use crate::table::{Column, ColumnType, RowWriter};
 use crate::time::{parse_date, parse_time_of_day};
 
@@ -522,17 +522,7 @@ impl CloudFrontReader {
         let mut layout = Layout::standard();
         let mut counted_no_header = false;
         self.reset_slots(&layout);
-        for_each_line(input, sink, |line_no, line, sink| {
-            let raw = match line {
-                Line::TooLong(raw) => {
-                    return sink.reject(
-                        line_no,
-                        raw,
-                        &format!("line longer than {MAX_LINE_BYTES} bytes (kept its start)"),
-                    );
-                }
-                Line::Complete(raw) => raw,
-            };
+        for_each_line(input, sink, |line_no, raw, sink| {
             if raw.first() == Some(&b'#') {
                 if let Some(names) = strip_directive(raw, b"#Fields:") {
                     let names = String::from_utf8_lossy(names);

@@ -8,20 +8,16 @@ use crate::format::{ReadError, RecordSink};
 /// without newlines cannot grow memory without bound.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-/// One line, without its `\n` / `\r\n`.
-pub enum Line<'a> {
-    Complete(&'a [u8]),
-    /// Longer than the limit: the first `MAX_LINE_BYTES` bytes, the rest was skipped.
-    TooLong(&'a [u8]),
-}
-
-/// Calls `f(line_number, line)` for every line of `input` (1-based numbers), reusing one buffer.
+/// Calls `f(line_number, line)` for every line of `input` (1-based numbers, the line without its
+/// `\n` / `\r\n`), reusing one buffer.
+///
+/// A line longer than [`MAX_LINE_BYTES`] is rejected here, with its first bytes, for every format.
 ///
 /// Checks `sink.is_cancelled()` every few thousand lines so SIGTERM stops a run promptly.
 pub fn for_each_line(
     input: &mut dyn BufRead,
     sink: &mut dyn RecordSink,
-    mut f: impl FnMut(u64, Line<'_>, &mut dyn RecordSink) -> Result<(), ReadError>,
+    mut f: impl FnMut(u64, &[u8], &mut dyn RecordSink) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut line_no: u64 = 0;
@@ -46,12 +42,15 @@ pub fn for_each_line(
         if let Some(stripped) = line.strip_suffix(b"\r") {
             line = stripped;
         }
-        let line = if too_long {
-            Line::TooLong(line)
+        if too_long {
+            sink.reject(
+                line_no,
+                line,
+                &format!("line longer than {MAX_LINE_BYTES} bytes (kept its start)"),
+            )?;
         } else {
-            Line::Complete(line)
-        };
-        f(line_no, line, sink)?;
+            f(line_no, line, sink)?;
+        }
     }
 }
 
@@ -103,44 +102,38 @@ mod tests {
         columns: &[Column::new("line", ColumnType::Text, "")],
     };
 
-    fn lines_of(input: &[u8]) -> Vec<(u64, String, bool)> {
+    /// The lines handed to the format, and the sink (with the rejects).
+    fn lines_of(input: &[u8]) -> (Vec<(u64, String)>, CollectingSink) {
         let mut sink = CollectingSink::new(&ONE_TEXT);
         let mut out = Vec::new();
         for_each_line(&mut &input[..], &mut sink, |n, line, _| {
-            let (bytes, long) = match line {
-                Line::Complete(b) => (b, false),
-                Line::TooLong(b) => (b, true),
-            };
-            out.push((n, String::from_utf8_lossy(bytes).into_owned(), long));
+            out.push((n, String::from_utf8_lossy(line).into_owned()));
             Ok(())
         })
         .unwrap();
-        out
+        (out, sink)
     }
 
     #[test]
     fn splits_lines_and_strips_crlf() {
-        let got = lines_of(b"a\r\nbb\n\nlast");
-        let want = [
-            (1, "a", false),
-            (2, "bb", false),
-            (3, "", false),
-            (4, "last", false),
-        ];
+        let (got, sink) = lines_of(b"a\r\nbb\n\nlast");
+        let want = [(1, "a"), (2, "bb"), (3, ""), (4, "last")];
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(want) {
-            assert_eq!((g.0, g.1.as_str(), g.2), w);
+            assert_eq!((g.0, g.1.as_str()), w);
         }
+        assert!(sink.rejects.is_empty());
     }
 
     #[test]
     fn an_over_long_line_is_cut_and_the_next_line_survives() {
         let mut input = vec![b'x'; MAX_LINE_BYTES + 10];
         input.extend_from_slice(b"\nnext\n");
-        let got = lines_of(&input);
-        assert_eq!(got.len(), 2);
-        assert!(got[0].2);
-        assert_eq!(got[0].1.len(), MAX_LINE_BYTES);
-        assert_eq!(got[1].1, "next");
+        let (got, sink) = lines_of(&input);
+        assert_eq!(got, vec![(2, "next".to_owned())]);
+        assert_eq!(sink.rejects.len(), 1);
+        assert_eq!(sink.rejects[0].line, 1);
+        assert_eq!(sink.rejects[0].raw.len(), MAX_LINE_BYTES);
+        assert!(sink.rejects[0].reason.starts_with("line longer than"));
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::BufRead;
 
 use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
-use ingest_runtime::lines::{Line, for_each_line};
+use ingest_runtime::lines::for_each_line;
 use ingest_runtime::table::{RowWriter, TableSchema};
 use ingest_runtime::time::parse_iso8601_utc_micros;
 
@@ -71,20 +71,14 @@ impl RecordFormat for AlbFormat {
         out: &mut dyn RecordSink,
     ) -> Result<(), ReadError> {
         let mut parser = AlbParser::default();
-        for_each_line(input, out, |line_no, line, out| match line {
-            Line::TooLong(raw) => out.reject(
-                line_no,
-                raw,
-                &format!(
-                    "line longer than {} bytes (kept its start)",
-                    ingest_runtime::lines::MAX_LINE_BYTES
-                ),
-            ),
-            Line::Complete(raw) if raw.iter().all(u8::is_ascii_whitespace) => Ok(()),
-            Line::Complete(raw) => match parser.parse(raw) {
+        for_each_line(input, out, |line_no, raw, out| {
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                return Ok(());
+            }
+            match parser.parse(raw) {
                 Ok(record) => out.row(line_no, &mut |w| parser.write(raw, &record, w)),
                 Err(reason) => out.reject(line_no, raw, &reason),
-            },
+            }
         })
     }
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import SENTINEL_AWS_SECRET, free_port, start_webhook
+from tests.harness import SENTINEL_AWS_SECRET, assert_no_debug_dump, free_port, start_webhook
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +66,9 @@ def webhook():
     hook = start_webhook()
     yield hook
     hook.server.shutdown()
+    # Every test that receives alerts checks them for Debug dumps of SDK structs.
+    for raw in hook.raw:
+        assert_no_debug_dump(raw.decode("utf-8", "replace"), "a posted alert")
 
 
 # fakesnow.server() works once per process as shipped: its own `import fakesnow.server` replaces

@@ -72,17 +72,46 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# What a Rust `Debug` rendering of SDK or HTTP structs looks like. On-call reads causes as
+# `Display` lines; these never belong in a log line, a summary, a termination message or an alert.
+DEBUG_DUMP_MARKERS = (
+    "{ source:",
+    "StatusCode(",
+    "SdkBody",
+    "DispatchFailure(",
+    "ConnectorError {",
+    "Error { code:",
+)
+
+
+def assert_no_debug_dump(text: str, where: str) -> None:
+    for marker in DEBUG_DUMP_MARKERS:
+        if marker in text:
+            at = text.index(marker)
+            raise AssertionError(
+                f"a Debug rendering ({marker!r}) in {where}: ...{text[max(0, at - 200):at + 200]}..."
+            )
+
+
 def run_job(
     job: str, *args: str, env: dict[str, str] | None = None, timeout: float = 180
 ) -> Result:
+    """Runs a binary to completion. Every run is checked for Debug dumps in its stdout (summary),
+    stderr (logs) and termination message; alerts are checked by the `webhook` fixture."""
+    full_env = clean_env(env)
     proc = subprocess.run(
         [str(binary(job)), *args],
-        env=clean_env(env),
+        env=full_env,
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    assert_no_debug_dump(proc.stdout, f"{job}'s stdout")
+    assert_no_debug_dump(proc.stderr, f"{job}'s stderr")
+    termination = Path(full_env.get("INGEST_TERMINATION_LOG", "/nonexistent"))
+    if termination.is_file():
+        assert_no_debug_dump(termination.read_text(errors="replace"), f"{job}'s termination message")
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -557,6 +557,13 @@ fn body(f: &Failure, r: &Redactor) -> String {
         if i > 0 {
             rendered.push_str("\ncaused by: ");
         }
+        // Last line of defence: a cause that carries a Debug dump of SDK structs is cut to its
+        // readable part (error_chain already does this for run errors).
+        let cause = if crate::error::looks_like_debug(cause) {
+            crate::error::clean_cause(cause)
+        } else {
+            cause.clone()
+        };
         rendered.push_str(&code_block(&r.apply(cause.trim_end()), CAUSE_BYTES));
     }
     if rendered.is_empty() {

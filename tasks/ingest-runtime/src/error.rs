@@ -133,17 +133,149 @@ impl RunError {
     }
 }
 
-/// The error and all its sources, top first: what on-call reads.
+/// Bytes kept of each cause line of [`error_chain`]: long enough for a message with its fix and
+/// an S3 URL, short enough that one cause cannot bury the others.
+pub const CAUSE_LINE_BYTES: usize = 800;
+
+/// The error and all its sources, top first, one cleaned and bounded line each: what on-call
+/// reads in logs, the run summary, the termination message and the alert.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut chain = vec![err.to_string()];
-    let mut cur = err.source();
+    let mut chain: Vec<String> = Vec::new();
+    let mut cur = Some(err);
     while let Some(e) = cur {
-        let msg = e.to_string();
-        // Some errors repeat their source's message; keep the chain readable.
-        if chain.last() != Some(&msg) {
+        let msg = clean_cause(&e.to_string());
+        // Some errors repeat their source's message (or print nothing); keep the chain readable.
+        if !msg.is_empty() && chain.last() != Some(&msg) {
             chain.push(msg);
         }
         cur = e.source();
     }
+    if chain.is_empty() {
+        chain.push("(no error message)".to_owned());
+    }
     chain
+}
+
+/// Markers of a Rust `Debug` rendering of SDK or HTTP structs (`DisplayErrorContext` appends
+/// one; the SDK's `ErrorMetadata` displays as one): never shown to on-call.
+const DEBUG_MARKERS: &[&str] = &[
+    "{ source:",
+    "StatusCode(",
+    "SdkBody",
+    "DispatchFailure(",
+    "ConnectorError {",
+    "ServiceError(",
+    "ServiceError {",
+    "TimeoutError(",
+    "ResponseError(",
+    "Response {",
+    "HeaderMap",
+    "Error { code:",
+    "Os { code:",
+    "Custom { kind:",
+    "Unhandled {",
+];
+
+/// Whether `text` contains a `Debug` rendering of a struct (see [`DEBUG_MARKERS`]), or the
+/// generic shape `Name { field: ` of one.
+pub fn looks_like_debug(text: &str) -> bool {
+    debug_start(text).is_some()
+}
+
+/// Where the first `Debug` rendering in `text` starts.
+fn debug_start(text: &str) -> Option<usize> {
+    let marked = DEBUG_MARKERS.iter().filter_map(|m| text.find(m)).min();
+    // `Name { field: ` with an upper-case type name and a snake_case field.
+    let bytes = text.as_bytes();
+    let shaped = text.match_indices(" { ").find_map(|(i, _)| {
+        let name_start = text[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |p| p + 1);
+        let name = &text[name_start..i];
+        let field_end = text[i + 3..]
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .map(|p| i + 3 + p)?;
+        let is_type = name.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+        (is_type && field_end > i + 3 && bytes.get(field_end) == Some(&b':')).then_some(name_start)
+    });
+    match (marked, shaped) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// One cause as one line: whitespace collapsed, a `Debug` rendering cut off (with a note),
+/// bounded to [`CAUSE_LINE_BYTES`].
+pub fn clean_cause(text: &str) -> String {
+    let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(start) = debug_start(&line) {
+        line.truncate(start);
+        let kept = line.trim_end_matches([' ', '(', ':', ',', '{', '[']).len();
+        line.truncate(kept);
+        line.push_str(if kept == 0 {
+            "(SDK details omitted)"
+        } else {
+            " (SDK details omitted)"
+        });
+    }
+    if line.len() > CAUSE_LINE_BYTES {
+        let mut end = CAUSE_LINE_BYTES;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push('…');
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct E(String, #[source] Option<Box<E>>);
+
+    #[test]
+    fn chains_are_display_lines_without_debug_dumps() {
+        let dump = "dispatch failure (DispatchFailure(DispatchFailure { source: ConnectorError { kind: Other(None), source: ProviderError(ProviderError { source: FailedToLoadToken(FailedToLoadToken { source: ServiceError(ServiceError { source: Unhandled, raw: Response { status: StatusCode(403), headers: Headers { headers: {} }, body: SdkBody { inner: Once(None) } } }) }) }) } }))";
+        let err = E(
+            "S3 is unavailable".into(),
+            Some(Box::new(E(
+                dump.into(),
+                Some(Box::new(E("x\n  y".into(), None))),
+            ))),
+        );
+        let chain = error_chain(&err);
+        assert_eq!(chain[0], "S3 is unavailable");
+        assert_eq!(chain[1], "dispatch failure (SDK details omitted)");
+        for line in &chain {
+            assert!(!looks_like_debug(line), "{line}");
+        }
+        let long = E("é".repeat(CAUSE_LINE_BYTES), None);
+        let chain = error_chain(&long);
+        assert!(chain[0].len() <= CAUSE_LINE_BYTES + '…'.len_utf8());
+    }
+
+    #[test]
+    fn debug_shapes_are_recognized_and_prose_is_not() {
+        for dump in [
+            "Error { code: \"AccessDenied\", message: \"x\" }",
+            "Os { code: 2, kind: NotFound, message: \"No such file\" }",
+            "TimeoutError(TimeoutError { source: x })",
+            "Foo { bar_baz: 1 }",
+            "status: StatusCode(403)",
+        ] {
+            assert!(looks_like_debug(dump), "{dump}");
+        }
+        for prose in [
+            "S3 GetObject s3://b/k: AccessDenied: Access Denied (HTTP 403, request id 1234)",
+            "no AWS credentials found (tried environment variables (AWS_ACCESS_KEY_ID not set))",
+            "expected { \"key\": value } in the secret",
+            "a { b: c } lower-case names are prose",
+        ] {
+            assert!(!looks_like_debug(prose), "{prose}");
+        }
+    }
 }

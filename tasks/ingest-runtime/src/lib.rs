@@ -5,6 +5,7 @@
 //! parsing, the lake partition swap, rejects, the run summary, exit codes and the failure alert.
 
 pub mod alert;
+pub mod aws_error;
 pub mod cloudfront;
 pub mod config;
 pub mod csv;

@@ -18,7 +18,13 @@ pub fn resolve(format: LogFormat) -> LogFormat {
 
 /// Installs the global subscriber. Call once, first thing in `main`.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // aws-config logs a failed credentials provider as a warning with `DisplayErrorContext`,
+    // which appends a Debug dump of the SDK's structs; the run's own error names the provider
+    // and the fix instead. `RUST_LOG=...,aws_config=warn` (or any level) brings them back.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("aws_config")) {
+        filter = filter.add_directive("aws_config=error".parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

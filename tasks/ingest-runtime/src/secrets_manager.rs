@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+
+use crate::aws_error::{AwsProblem, CauseChain, CredentialsProblem};
 
 use crate::error::FailureKind;
 use crate::secret::Secret;
@@ -131,19 +133,31 @@ pub enum SecretsManagerError {
         why: &'static str,
     },
 
-    #[error("{what}: AWS Secrets Manager is unavailable (secret {secret_id}): {detail}")]
+    #[error("{what}: AWS Secrets Manager secret {secret_id}: {problem}")]
+    Credentials {
+        what: String,
+        secret_id: String,
+        /// Boxed: keeps `Result<_, SecretsManagerError>` small.
+        problem: Box<CredentialsProblem>,
+        #[source]
+        cause: CauseChain,
+    },
+
+    #[error("{what}: AWS Secrets Manager is unavailable (secret {secret_id})")]
     Unavailable {
         what: String,
         secret_id: String,
-        detail: String,
+        #[source]
+        cause: CauseChain,
     },
 }
 
 impl SecretsManagerError {
-    /// Configuration (exit 2) for everything but an unavailable service (exit 4).
+    /// Configuration (exit 2) for everything but an unavailable service (or STS) (exit 4).
     pub fn kind(&self) -> FailureKind {
         match self {
             SecretsManagerError::Unavailable { .. } => FailureKind::Transient,
+            SecretsManagerError::Credentials { problem, .. } => problem.kind(),
             _ => FailureKind::Config,
         }
     }
@@ -239,11 +253,22 @@ fn extract(what: &str, reference: &SecretRef, raw: String) -> Result<Secret, Sec
 type GetError = aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 type HttpResponse = aws_sdk_secretsmanager::config::http::HttpResponse;
 
-/// Missing secret or denied access: configuration. No response at all, or a server error after
-/// the SDK's retries: unavailable.
+/// Credentials first (the shared classifier of [`crate::aws_error`]), then a missing secret or
+/// denied access: configuration. No response at all, or a server error after the SDK's
+/// retries: unavailable. Texts are the service's code, message and request id, never the SDK's
+/// structs.
 fn classify(what: &str, id: &str, err: SdkError<GetError, HttpResponse>) -> SecretsManagerError {
     let what = what.to_owned();
     let secret_id = id.to_owned();
+    let failure = crate::aws_error::classify(&err);
+    if let AwsProblem::Credentials(problem) = failure.problem {
+        return SecretsManagerError::Credentials {
+            what,
+            secret_id,
+            problem: Box::new(problem),
+            cause: failure.cause,
+        };
+    }
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_owned);
     match &err {
@@ -253,7 +278,7 @@ fn classify(what: &str, id: &str, err: SdkError<GetError, HttpResponse>) -> Secr
                 what,
                 detail: format!(
                     "cannot build the request (AWS credentials?): {}",
-                    DisplayErrorContext(&err)
+                    failure.cause.lines().join(": ")
                 ),
             };
         }
@@ -261,7 +286,7 @@ fn classify(what: &str, id: &str, err: SdkError<GetError, HttpResponse>) -> Secr
             return SecretsManagerError::Unavailable {
                 what,
                 secret_id,
-                detail: DisplayErrorContext(&err).to_string(),
+                cause: failure.cause,
             };
         }
     }
@@ -271,12 +296,6 @@ fn classify(what: &str, id: &str, err: SdkError<GetError, HttpResponse>) -> Secr
             c @ ("AccessDeniedException"
             | "AccessDenied"
             | "DecryptionFailure"
-            | "UnrecognizedClientException"
-            | "InvalidClientTokenId"
-            | "InvalidSignatureException"
-            | "IncompleteSignature"
-            | "MissingAuthenticationToken"
-            | "ExpiredTokenException"
             | "KMSAccessDeniedException"),
         ) => SecretsManagerError::Denied {
             what,
@@ -289,17 +308,23 @@ fn classify(what: &str, id: &str, err: SdkError<GetError, HttpResponse>) -> Secr
             what,
             secret_id,
             code: c.to_owned(),
-            message: err.message().unwrap_or_default().to_owned(),
+            message: crate::error::clean_cause(err.message().unwrap_or_default()),
         },
         _ if matches!(status, Some(401 | 403)) => SecretsManagerError::Denied {
             what,
             secret_id,
             code: code.unwrap_or_else(|| format!("HTTP {}", status.unwrap_or(0))),
         },
+        _ if failure.problem.kind() == FailureKind::Config => SecretsManagerError::Refused {
+            what,
+            secret_id,
+            code: code.unwrap_or_else(|| format!("HTTP {}", status.unwrap_or(0))),
+            message: failure.cause.lines().join(": "),
+        },
         _ => SecretsManagerError::Unavailable {
             what,
             secret_id,
-            detail: DisplayErrorContext(&err).to_string(),
+            cause: failure.cause,
         },
     }
 }

@@ -307,7 +307,7 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
             "AWS Secrets Manager",
             "-",
             status_of(err.kind()),
-            err.to_string(),
+            ingest_runtime::error::error_chain(err).join(": "),
         ));
     }
 
@@ -486,7 +486,7 @@ async fn sync(client: &kube::Client, namespace: &str, cli: &Cli, plan: &Plan) ->
                 target(key),
                 "-",
                 status_of(err.kind()),
-                err.to_string(),
+                ingest_runtime::error::error_chain(&err).join(": "),
             )),
         }
     }

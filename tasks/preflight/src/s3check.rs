@@ -1,7 +1,8 @@
 //! Is each job's source listable with the pod's credentials? One `ListObjectsV2` (max 1 key)
 //! under `<prefix>/`, through the jobs' own S3 client (same chain, endpoint and path-style options).
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::SdkError;
+use ingest_runtime::aws_error::{AwsProblem, HttpResponse};
 use ingest_runtime::source::SourceLocation;
 
 use crate::report::Status;
@@ -54,54 +55,35 @@ async fn list(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> (Statu
 }
 
 type ListError = aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
-type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
 
-/// Denied or missing: fix the deployment. No answer, or a server error after retries: unavailable.
+/// The jobs' own classifier (`ingest_runtime::aws_error`), so preflight and a run agree on what
+/// is missing or denied (FAIL, exit 2) and what is unavailable (exit 4). The detail is the fix,
+/// then the service's code, message and request id or the causes' texts: no SDK dump.
 fn classify(err: SdkError<ListError, HttpResponse>) -> (Status, String) {
-    let denied = |code: &str| {
-        (
+    let failure = ingest_runtime::aws_error::classify(&err);
+    let causes = failure.cause.lines().join(": ");
+    let (status, what) = match &failure.problem {
+        AwsProblem::Credentials(problem) => (
+            match problem.kind() {
+                ingest_runtime::error::FailureKind::Config => Status::Fail,
+                _ => Status::Unavailable,
+            },
+            problem.to_string(),
+        ),
+        AwsProblem::NoSuchBucket => (
+            Status::Fail,
+            "the bucket does not exist (NoSuchBucket)".to_owned(),
+        ),
+        AwsProblem::Refused { code } => (
             Status::Fail,
             format!(
                 "not listable ({code}): the pod's role needs s3:ListBucket on the bucket for this prefix"
             ),
-        )
-    };
-    match &err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            match err.code() {
-                Some("NoSuchBucket") => (
-                    Status::Fail,
-                    "the bucket does not exist (NoSuchBucket)".into(),
-                ),
-                Some("InvalidBucketName") => (Status::Fail, "invalid bucket name".into()),
-                Some(
-                    code @ ("AccessDenied"
-                    | "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-                    | "AllAccessDisabled"
-                    | "ExpiredToken"
-                    | "InvalidToken"),
-                ) => denied(code),
-                code if matches!(status, 400 | 401 | 403 | 404) => {
-                    denied(&code.map_or_else(|| format!("HTTP {status}"), str::to_owned))
-                }
-                _ => (
-                    Status::Unavailable,
-                    format!("S3 error: {}", DisplayErrorContext(&err)),
-                ),
-            }
-        }
-        SdkError::ConstructionFailure(_) => (
-            Status::Fail,
-            format!(
-                "cannot build the request (AWS region or credentials?): {}",
-                DisplayErrorContext(&err)
-            ),
         ),
-        _ => (
+        AwsProblem::NoSuchKey | AwsProblem::Unavailable => (
             Status::Unavailable,
-            format!("S3 unavailable: {}", DisplayErrorContext(&err)),
+            "S3 unavailable after retries".to_owned(),
         ),
-    }
+    };
+    (status, format!("{what}; {causes}"))
 }

@@ -181,12 +181,21 @@ impl S3Lake {
                 .await
                 .map_err(|e| classify("DeleteObjects", &self.bucket, &chunk[0], e))?;
             if let Some(err) = out.errors().first() {
-                return Err(LakeError::S3(crate::source::SourceError::S3Denied {
-                    operation: "DeleteObjects",
-                    bucket: self.bucket.clone(),
-                    key: err.key().unwrap_or_default().to_owned(),
-                    code: err.code().unwrap_or("unknown error").to_owned(),
-                }));
+                // A per-key error inside a 200 answer: the same classifier, by its code.
+                let failure = crate::aws_error::AwsFailure {
+                    problem: crate::aws_error::problem_for_code(err.code(), None),
+                    cause: crate::aws_error::CauseChain::line(crate::aws_error::service_line(
+                        err.code(),
+                        err.message(),
+                        None,
+                    )),
+                };
+                return Err(LakeError::S3(crate::source::SourceError::s3(
+                    "DeleteObjects",
+                    &self.bucket,
+                    err.key().unwrap_or_default(),
+                    failure,
+                )));
             }
         }
         Ok(())

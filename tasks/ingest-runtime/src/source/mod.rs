@@ -11,6 +11,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
 
+use crate::aws_error::{AwsFailure, AwsProblem, CauseChain};
 use crate::error::FailureKind;
 
 /// An S3 client (standard AWS chain, endpoint and path-style options), e.g. for the preflight check.
@@ -94,22 +95,17 @@ pub struct ObjectInfo {
 /// A failure of the source.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("S3 is unavailable: {operation} s3://{bucket}/{key} failed after retries")]
-    S3Unavailable {
+    /// An S3 request failed; `problem` says what that means (and the exit code), `cause` holds
+    /// the SDK's causes as text (code and request id included), never the SDK's structs.
+    #[error("{}", s3_message(operation, bucket, key, problem))]
+    S3 {
         operation: &'static str,
         bucket: String,
         key: String,
+        /// Boxed: keeps `Result<_, SourceError>` small.
+        problem: Box<AwsProblem>,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error(
-        "S3 refused {operation} s3://{bucket}/{key}: {code} (check the bucket name, the prefix and the pod's IAM role)"
-    )]
-    S3Denied {
-        operation: &'static str,
-        bucket: String,
-        key: String,
-        code: String,
+        cause: CauseChain,
     },
     #[error("cannot list {path}")]
     LocalList {
@@ -130,10 +126,8 @@ pub enum SourceError {
 impl SourceError {
     pub fn kind(&self) -> FailureKind {
         match self {
-            SourceError::S3Unavailable { .. } | SourceError::ObjectChanged { .. } => {
-                FailureKind::Transient
-            }
-            SourceError::S3Denied { .. } => FailureKind::Config,
+            SourceError::S3 { problem, .. } => problem.kind(),
+            SourceError::ObjectChanged { .. } => FailureKind::Transient,
             SourceError::LocalList { source, .. } | SourceError::LocalOpen { source, .. } => {
                 match source.kind() {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
@@ -142,6 +136,44 @@ impl SourceError {
                     _ => FailureKind::Transient,
                 }
             }
+        }
+    }
+}
+
+impl SourceError {
+    /// The error of an S3 request, classified by [`crate::aws_error`].
+    pub fn s3(
+        operation: &'static str,
+        bucket: &str,
+        key: &str,
+        failure: AwsFailure,
+    ) -> SourceError {
+        SourceError::S3 {
+            operation,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            problem: Box::new(failure.problem),
+            cause: failure.cause,
+        }
+    }
+}
+
+/// The first line of an S3 failure: the request, what went wrong, and what to do.
+fn s3_message(operation: &str, bucket: &str, key: &str, problem: &AwsProblem) -> String {
+    let url = format!("s3://{bucket}/{key}");
+    match problem {
+        AwsProblem::Credentials(p) => format!("S3 {operation} {url}: {p}"),
+        AwsProblem::NoSuchBucket => format!(
+            "S3 {operation} {url}: the bucket {bucket} does not exist (NoSuchBucket): check the bucket of --source/--lake"
+        ),
+        AwsProblem::NoSuchKey => format!(
+            "S3 {operation} {url}: the object is gone (NoSuchKey): it was listed moments before and deleted or replaced since, so the listing changed under the run; a re-run lists the date again"
+        ),
+        AwsProblem::Refused { code } => format!(
+            "S3 refused {operation} {url}: {code} (check the bucket name, the prefix and the pod's IAM role)"
+        ),
+        AwsProblem::Unavailable => {
+            format!("S3 is unavailable: {operation} {url} failed after retries")
         }
     }
 }

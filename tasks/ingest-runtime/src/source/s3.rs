@@ -8,11 +8,12 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use super::{KeySelection, SourceError};
+use crate::aws_error::{AwsFailure, AwsProblem, HttpResponse};
 
 /// Connection settings for S3 and S3-compatible servers.
 #[derive(Clone, Debug)]
@@ -209,16 +210,19 @@ impl Download {
                         tracing::warn!(
                             bucket = %self.bucket, key = %self.key, offset,
                             attempt = broken_streams,
-                            error = %DisplayErrorContext(&err),
+                            error = %crate::error::error_chain(&err).join(": "),
                             "S3 body stream broke; resuming with a range request"
                         );
                         if broken_streams >= self.max_attempts {
-                            let err = SourceError::S3Unavailable {
-                                operation: "GetObject",
-                                bucket: self.bucket.clone(),
-                                key: self.key.clone(),
-                                source: format!("{}", DisplayErrorContext(&err)).into(),
-                            };
+                            let err = SourceError::s3(
+                                "GetObject",
+                                &self.bucket,
+                                &self.key,
+                                AwsFailure {
+                                    problem: AwsProblem::Unavailable,
+                                    cause: crate::aws_error::chain_of(&err),
+                                },
+                            );
                             let _ = tx.send(Err(io::Error::other(err))).await;
                             return;
                         }
@@ -232,47 +236,19 @@ impl Download {
     }
 }
 
-/// Maps an SDK error to "fix the configuration" (denied, missing bucket) or "unavailable".
+/// An S3 request's error as a [`SourceError`]: the one classifier of [`crate::aws_error`] (the
+/// source and the S3 lake both call this).
 pub(crate) fn classify<E>(
     operation: &'static str,
     bucket: &str,
     key: &str,
-    err: SdkError<E, aws_smithy_runtime_api_http::HttpResponse>,
+    err: SdkError<E, HttpResponse>,
 ) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let code = err.code().map(str::to_owned);
-    let denied_code = matches!(
-        code.as_deref(),
-        Some(
-            "AccessDenied"
-                | "NoSuchBucket"
-                | "InvalidAccessKeyId"
-                | "SignatureDoesNotMatch"
-                | "InvalidBucketName"
-                | "AllAccessDisabled"
-                | "NoSuchKey"
-        )
-    );
-    if denied_code || matches!(status, Some(400 | 401 | 403 | 404)) {
-        return SourceError::S3Denied {
-            operation,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            code: code.unwrap_or_else(|| format!("HTTP {}", status.unwrap_or(0))),
-        };
-    }
-    SourceError::S3Unavailable {
-        operation,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        source: format!("{}", DisplayErrorContext(&err)).into(),
-    }
+    SourceError::s3(operation, bucket, key, crate::aws_error::classify(&err))
 }
-
-use aws_sdk_s3::config::http as aws_smithy_runtime_api_http;
 
 /// A blocking `Read` over the chunks a download task sends.
 pub struct ChannelReader {

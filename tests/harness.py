@@ -89,7 +89,8 @@ def assert_no_debug_dump(text: str, where: str) -> None:
         if marker in text:
             at = text.index(marker)
             raise AssertionError(
-                f"a Debug rendering ({marker!r}) in {where}: ...{text[max(0, at - 200):at + 200]}..."
+                f"a Debug rendering ({marker!r}) in {where}: "
+                f"...{text[max(0, at - 200):at + 200]}..."
             )
 
 
@@ -111,7 +112,8 @@ def run_job(
     assert_no_debug_dump(proc.stderr, f"{job}'s stderr")
     termination = Path(full_env.get("INGEST_TERMINATION_LOG", "/nonexistent"))
     if termination.is_file():
-        assert_no_debug_dump(termination.read_text(errors="replace"), f"{job}'s termination message")
+        text = termination.read_text(errors="replace")
+        assert_no_debug_dump(text, f"{job}'s termination message")
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -88,9 +88,8 @@ def check_config_failure(result, webhook, termination: Path, *must: str, secrets
         assert word in alert, f"{word!r} not in the alert: {alert}"
     terminated = termination.read_text()
     assert json.loads(terminated)["exit_code"] == 2
-    everything = "\n".join(
-        [result.stdout, result.stderr, terminated, *(r.decode("utf-8", "replace") for r in webhook.raw)]
-    )
+    alerts = [r.decode("utf-8", "replace") for r in webhook.raw]
+    everything = "\n".join([result.stdout, result.stderr, terminated, *alerts])
     for secret in secrets:
         assert secret not in everything, f"credential value {secret!r} shown"
     assert_no_debug_dump(everything, "the run's outputs")
@@ -99,7 +98,9 @@ def check_config_failure(result, webhook, termination: Path, *must: str, secrets
     return error
 
 
-def test_no_credentials_with_metadata_unreachable_is_configuration(tmp_path, s3, moto_endpoint, webhook):
+def test_no_credentials_with_metadata_unreachable_is_configuration(
+    tmp_path, s3, moto_endpoint, webhook
+):
     _, bucket = s3
     endpoint, _ = moto_endpoint
     empty = tmp_path / "empty-aws-config"

@@ -299,3 +299,42 @@ def test_the_debug_dump_check_catches_what_the_old_code_printed():
     assert_no_debug_dump(
         "S3 GetObject s3://b/k: AccessDenied: Access Denied (HTTP 403, request id 1234)", "a line"
     )
+
+
+class RefusingMetadata(BaseHTTPRequestHandler):
+    """Stand-in for the EC2 instance metadata service (none can run here): it refuses the IMDSv2
+    session token with 403, as IMDS does for a pod beyond the hop limit or with IMDS locked
+    down: the case of a pod whose ServiceAccount lacks its IRSA annotation."""
+
+    def _refuse(self):
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = _refuse  # noqa: N815 (http.server API)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_instance_metadata_refusing_is_configuration(tmp_path, s3, moto_endpoint, webhook):
+    _, bucket = s3
+    endpoint, _ = moto_endpoint
+    empty = tmp_path / "empty-aws-config"
+    empty.write_text("")
+    imds = ThreadingHTTPServer(("127.0.0.1", 0), RefusingMetadata)
+    threading.Thread(target=imds.serve_forever, daemon=True).start()
+    try:
+        env = {
+            **base_env(endpoint, webhook, tmp_path / "termination"),
+            "AWS_CONFIG_FILE": str(empty),
+            "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+            "AWS_EC2_METADATA_DISABLED": "false",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{imds.server_address[1]}",
+        }
+        result = push_logs(tmp_path, bucket, env)
+    finally:
+        imds.shutdown()
+    error = check_config_failure(result, webhook, tmp_path / "termination", "IMDS")
+    # The SDK's own words for what IMDS said, as Display lines (not the 900-character dump).
+    assert "failed to load IMDS session token" in error

@@ -113,8 +113,9 @@ pub enum CredentialsProblem {
     AssumeRoleRefused { role: String, code: String },
     /// A provider is set up wrong (e.g. a token file without `AWS_ROLE_ARN`, a broken profile).
     InvalidConfiguration,
-    /// A provider failed otherwise (e.g. the instance metadata service refused).
-    ProviderFailed,
+    /// A provider failed otherwise (e.g. the instance metadata service refused); `provider`
+    /// names it when the SDK's messages do.
+    ProviderFailed { provider: &'static str },
     /// The source of credentials (STS, the instance metadata service) did not answer in time
     /// while a web identity token is configured: STS slow or unreachable, retry.
     Unreachable,
@@ -151,9 +152,10 @@ impl fmt::Display for CredentialsProblem {
                 f,
                 "AWS credentials are configured wrong (a web identity token file needs AWS_ROLE_ARN; a profile needs keys or a role): {CREDENTIALS_FIX}"
             ),
-            CredentialsProblem::ProviderFailed => {
-                write!(f, "AWS credentials could not be loaded: {CREDENTIALS_FIX}")
-            }
+            CredentialsProblem::ProviderFailed { provider } => write!(
+                f,
+                "AWS credentials could not be loaded: {provider} failed: {CREDENTIALS_FIX}"
+            ),
             CredentialsProblem::Unreachable => write!(
                 f,
                 "AWS credentials could not be loaded: STS did not answer in time for the web identity (IRSA) role; re-run later"
@@ -491,9 +493,31 @@ pub fn credentials_problem(err: &CredentialsError, env: &Env) -> CredentialsProb
             {
                 return CredentialsProblem::Unreachable;
             }
-            CredentialsProblem::ProviderFailed
+            CredentialsProblem::ProviderFailed {
+                provider: provider_named(&sources),
+            }
         }
-        _ => CredentialsProblem::ProviderFailed,
+        _ => CredentialsProblem::ProviderFailed {
+            provider: provider_named(&sources()),
+        },
+    }
+}
+
+/// Which provider of the chain the SDK's messages name (they name IMDS, ECS and profiles).
+fn provider_named(sources: &[&(dyn Error + 'static)]) -> &'static str {
+    let text = sources
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.contains("IMDS") {
+        "the EC2 instance metadata service (IMDS)"
+    } else if text.contains("ECS") || text.contains("container") {
+        "the ECS container credentials endpoint"
+    } else if text.contains("profile") {
+        "the AWS profile"
+    } else {
+        "a provider of the AWS credential chain"
     }
 }
 
@@ -654,7 +678,9 @@ mod tests {
         );
         assert_eq!(
             credentials_problem(&sts_down, &no_token),
-            CredentialsProblem::ProviderFailed
+            CredentialsProblem::ProviderFailed {
+                provider: "a provider of the AWS credential chain"
+            }
         );
         assert_eq!(
             credentials_problem(

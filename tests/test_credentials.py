@@ -338,3 +338,27 @@ def test_instance_metadata_refusing_is_configuration(tmp_path, s3, moto_endpoint
     error = check_config_failure(result, webhook, tmp_path / "termination", "IMDS")
     # The SDK's own words for what IMDS said, as Display lines (not the 900-character dump).
     assert "failed to load IMDS session token" in error
+
+
+def test_s3_lake_with_refused_keys_is_configuration(tmp_path, s3, moto_endpoint, webhook):
+    """The S3 lake goes through the same classifier as the source: a local source read fine,
+    then the lake's first upload is refused for an unknown key."""
+    from tests.harness import sample_data
+
+    _, bucket = s3
+    endpoint, _ = moto_endpoint
+    sample_data("alb", "--date", DATE, "--out", str(tmp_path / "sample"), "--files", "1",
+                "--lines", "50")
+    env = {
+        **base_env(endpoint, webhook, tmp_path / "termination"),
+        "AWS_ACCESS_KEY_ID": SENTINEL_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SENTINEL_SECRET,
+    }
+    args = ["--date", DATE, "--source", str(tmp_path / "sample" / PREFIX), "--table", TABLE,
+            "--lake", f"s3://{bucket}/lake"]
+    with iam_enforced(endpoint):
+        result = run_job("push-logs", *args, env=env)
+    error = check_config_failure(
+        result, webhook, tmp_path / "termination", "InvalidAccessKeyId", f"s3://{bucket}/lake"
+    )
+    assert "AWS refused the credentials" in error

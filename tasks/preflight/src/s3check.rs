@@ -87,3 +87,46 @@ fn classify(err: SdkError<ListError, HttpResponse>) -> (Status, String) {
     };
     (status, format!("{what}; {causes}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_s3::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_s3::primitives::SdkBody;
+
+    fn service(status: u16, code: &str) -> SdkError<ListError, HttpResponse> {
+        let mut raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::from(""));
+        raw.headers_mut().insert("x-amz-request-id", "REQ9");
+        let meta = ErrorMetadata::builder().code(code).message("m").build();
+        SdkError::service_error(ListError::generic(meta), raw)
+    }
+
+    #[test]
+    fn credentials_fail_timeouts_are_unavailable_and_details_hold_no_dump() {
+        let no_creds = SdkError::dispatch_failure(ConnectorError::other(
+            Box::new(CredentialsError::not_loaded(
+                "no providers in chain provided credentials",
+            )),
+            None,
+        ));
+        let (status, detail) = classify(no_creds);
+        assert_eq!(status, Status::Fail);
+        assert!(detail.contains("no AWS credentials found"), "{detail}");
+        assert!(detail.contains("eks.amazonaws.com/role-arn"), "{detail}");
+
+        let (status, detail) = classify(service(403, "InvalidAccessKeyId"));
+        assert_eq!(status, Status::Fail);
+        assert!(detail.contains("(HTTP 403, request id REQ9)"), "{detail}");
+
+        let (status, detail) = classify(service(400, "RequestTimeout"));
+        assert_eq!(status, Status::Unavailable, "{detail}");
+        let (status, detail) = classify(service(403, "AccessDenied"));
+        assert_eq!(status, Status::Fail);
+        assert!(detail.contains("s3:ListBucket"), "{detail}");
+        assert!(
+            !ingest_runtime::error::looks_like_debug(&detail),
+            "{detail}"
+        );
+    }
+}

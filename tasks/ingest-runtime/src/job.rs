@@ -293,10 +293,8 @@ fn run_config(
         .iter()
         .map(|s| SourceLocation::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(id) = &args.run_id
-        && (id.is_empty() || id.len() > 200 || id.chars().any(char::is_control))
-    {
-        return Err("--run-id must be 1 to 200 printable characters".into());
+    if let Some(id) = &args.run_id {
+        crate::lake::validate_run_id(id)?;
     }
     let lake = LakeLocation::parse(&args.lake)?;
     let warehouse = match args.warehouse.as_deref().filter(|w| !w.trim().is_empty()) {

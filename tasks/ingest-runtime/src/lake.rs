@@ -42,8 +42,8 @@ const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// values.
 const ROW_GROUPS_PER_FILE: usize = 64;
 
-/// Staging directories older than this are leftovers of killed runs and are removed.
-const STALE_STAGING_SECS: u64 = 24 * 3600;
+/// Another run's staging directory whose run holds no lock is removed once it is this old.
+const STALE_STAGING_SECS: u64 = 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -62,6 +62,9 @@ pub enum LakeError {
     /// An S3 request of the S3 lake failed (denied = configuration, otherwise transient).
     #[error(transparent)]
     S3(#[from] SourceError),
+    /// A run id that cannot name a staging directory or object (see [`validate_run_id`]).
+    #[error("{0}")]
+    BadRunId(String),
 }
 
 impl LakeError {
@@ -69,6 +72,7 @@ impl LakeError {
     pub fn kind(&self) -> FailureKind {
         match self {
             LakeError::S3(e) => e.kind(),
+            LakeError::BadRunId(_) => FailureKind::Config,
             LakeError::Io { .. } | LakeError::Parquet { .. } => FailureKind::Transient,
         }
     }
@@ -93,6 +97,29 @@ impl LakeError {
             };
         }
         LakeError::Parquet { path, source }
+    }
+}
+
+/// The longest `--run-id` accepted.
+pub const MAX_RUN_ID_LEN: usize = 128;
+
+/// Checks a `--run-id`: it names the run's staging directory (`<lake>/.staging/<run-id>`, removed
+/// recursively at the end) and goes into S3 keys and SQL, so only a plain file name is accepted:
+/// 1 to 128 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-` (so never `.`, `..`, a hidden
+/// file or an option). The error names the rule.
+pub fn validate_run_id(id: &str) -> Result<(), String> {
+    let ok = (1..=MAX_RUN_ID_LEN).contains(&id.len())
+        && !id.starts_with(['.', '-'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--run-id {:?}: expected 1 to {MAX_RUN_ID_LEN} characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-' (it names a directory and object keys)",
+            id.chars().take(MAX_RUN_ID_LEN + 8).collect::<String>()
+        ))
     }
 }
 
@@ -541,33 +568,104 @@ impl LocalLake {
         &self.root
     }
 
-    /// Creates this run's staging directory (and clears stale ones of killed runs).
+    /// Creates this run's staging directory, empty, and clears what killed runs left behind.
+    ///
+    /// The run holds an exclusive lock on `.staging/<run-id>.lock` until it ends (the kernel
+    /// drops it when the process dies, even on `kill -9`). So at begin:
+    /// - a leftover directory of the same run id (a killed run re-run with `--run-id`) is
+    ///   removed: its part files may lack their footer and must never be swapped in;
+    /// - a second live run with the same id is refused (it would write into the same files);
+    /// - other runs' directories whose lock is free and that are older than
+    ///   [`STALE_STAGING_SECS`] are removed (the age is a margin for filesystems whose locks are
+    ///   not shared between hosts).
     pub fn begin(&self, run_id: &str) -> Result<Staging, LakeError> {
+        validate_run_id(run_id).map_err(LakeError::BadRunId)?;
         let staging_root = self.root.join(".staging");
         fs::create_dir_all(&staging_root).map_err(io_err(&staging_root))?;
-        remove_stale(&staging_root);
+        let lock_path = staging_root.join(format!("{run_id}.lock"));
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match try_lock(&lock) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(LakeError::BadRunId(format!(
+                    "--run-id {run_id:?} is in use by another running job on this lake ({} is locked); give each concurrent run its own id",
+                    lock_path.display()
+                )));
+            }
+            Err(e) => return Err(io_err(&lock_path)(e)),
+        }
+        remove_stale(&staging_root, run_id);
         let dir = staging_root.join(run_id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => tracing::warn!(
+                staging = %dir.display(),
+                "removed the staging directory a killed run with the same --run-id left behind"
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         Ok(Staging {
             dir,
             lake_root: self.root.clone(),
+            lock: Some((lock_path, lock)),
         })
     }
 }
 
-fn remove_stale(staging_root: &Path) {
+/// An exclusive `flock` without waiting: false when another open file holds it. Released when
+/// the file is closed, including when the process dies.
+fn try_lock(file: &File) -> io::Result<bool> {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes other runs' staging directories (and lock files) whose run is gone: lock free and
+/// older than [`STALE_STAGING_SECS`]. Best effort: a failure here must not fail this run.
+fn remove_stale(staging_root: &Path, own: &str) {
     let Ok(entries) = fs::read_dir(staging_root) else {
         return;
     };
     for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let run = name.strip_suffix(".lock").unwrap_or(&name);
+        if run == own {
+            continue;
+        }
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age.as_secs() > STALE_STAGING_SECS);
-        if old {
-            let _ = fs::remove_dir_all(entry.path());
+        if !old {
+            continue;
+        }
+        // Hold the other run's lock while removing, so a run starting with that id waits.
+        let lock_path = staging_root.join(format!("{run}.lock"));
+        let lock = match File::options().write(true).open(&lock_path) {
+            Ok(f) => match try_lock(&f) {
+                Ok(true) => Some(f),
+                _ => continue, // that run is alive
+            },
+            // No lock file: a directory from a version without locks.
+            Err(_) => None,
+        };
+        let path = staging_root.join(run);
+        if path.is_dir() {
+            let _ = fs::remove_dir_all(&path);
+            tracing::info!(staging = %path.display(), "removed a killed run's staging directory");
+        }
+        if lock.is_some() {
+            let _ = fs::remove_file(&lock_path);
         }
     }
 }
@@ -576,6 +674,8 @@ fn remove_stale(staging_root: &Path) {
 pub struct Staging {
     dir: PathBuf,
     lake_root: PathBuf,
+    /// The run's lock file and its open handle (locked until dropped).
+    lock: Option<(PathBuf, File)>,
 }
 
 impl Staging {
@@ -634,7 +734,15 @@ impl Staging {
 
     /// Removes the staging area (after commit, or to abandon the run).
     pub fn cleanup(self) {
+        self.remove();
+    }
+
+    /// Removes the directory, then the lock file (the lock itself goes with the handle).
+    fn remove(&self) {
         let _ = fs::remove_dir_all(&self.dir);
+        if let Some((path, _)) = &self.lock {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 
@@ -657,6 +765,7 @@ impl Lake {
 
     /// Starts this run's staging (and clears what killed runs left behind).
     pub async fn begin(&self, run_id: &str) -> Result<RunStaging, LakeError> {
+        validate_run_id(run_id).map_err(LakeError::BadRunId)?;
         match self {
             Lake::Local(lake) => lake.begin(run_id).map(RunStaging::Local),
             Lake::S3(lake) => Ok(RunStaging::S3(lake.begin(run_id).await)),
@@ -733,9 +842,7 @@ impl RunStaging {
     /// Drops what was not published: the staging directory, or the open multipart uploads.
     pub fn cleanup(&self) {
         match self {
-            RunStaging::Local(s) => {
-                let _ = fs::remove_dir_all(&s.dir);
-            }
+            RunStaging::Local(s) => s.remove(),
             RunStaging::S3(s) => s.abort_pending(),
         }
     }
@@ -807,6 +914,143 @@ mod tests {
         abandoned.cleanup();
         assert!(fs::metadata(&target).unwrap().len() > size_first);
         assert!(!lake_dir.path().join(".staging/run3").exists());
+    }
+
+    #[test]
+    fn run_ids_are_plain_file_names() {
+        let long = "a".repeat(MAX_RUN_ID_LEN);
+        for good in [
+            "20261129T185023Z-1a2b",
+            "manual.rerun_2",
+            "A",
+            long.as_str(),
+        ] {
+            assert_eq!(validate_run_id(good), Ok(()), "{good}");
+        }
+        let too_long = "a".repeat(MAX_RUN_ID_LEN + 1);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/etc",
+            ".hidden",
+            "-rf",
+            "a/b",
+            "a b",
+            "a\nb",
+            "run\u{e9}",
+            "a:b",
+            too_long.as_str(),
+        ] {
+            let err = validate_run_id(bad).unwrap_err();
+            assert!(
+                err.contains("A-Z, a-z, 0-9, '.', '_' and '-'"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unsafe_run_id_touches_nothing() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let live = lake_dir.path().join("s/t/dt=2026-11-20/part-00000.parquet");
+        fs::create_dir_all(live.parent().unwrap()).unwrap();
+        fs::write(&live, b"old").unwrap();
+        let lake = LocalLake::new(lake_dir.path());
+        for bad in ["..", ".", "../../x", "/tmp"] {
+            let Err(err) = lake.begin(bad) else {
+                panic!("{bad} accepted")
+            };
+            assert_eq!(err.kind(), FailureKind::Config, "{bad}");
+        }
+        assert_eq!(fs::read(&live).unwrap(), b"old");
+    }
+
+    /// Writes `rows` rows into `part-00000` of `rel` in `staging`.
+    fn write_part(staging: &Staging, rel: &Path, rows: i64) {
+        let mut part = PartWriter::new(
+            Some(PartTarget::Local(
+                staging.partition_dir(rel).join("part-00000.parquet"),
+            )),
+            COLS,
+            &[],
+        );
+        for i in 0..rows {
+            let mut row = part.batch().start_row();
+            row.text(Some("x")).i64(Some(i));
+            row.finish();
+        }
+        part.finish().unwrap();
+    }
+
+    #[test]
+    fn a_reused_run_id_starts_from_an_empty_staging_directory() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(lake_dir.path());
+        let rel = Path::new("s/t/dt=2026-11-20");
+        // What a run killed mid-write leaves: a part file without its footer.
+        let leftover = lake_dir
+            .path()
+            .join(".staging/run1")
+            .join(rel)
+            .join("part-00007.parquet");
+        fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+        fs::write(&leftover, b"PAR1 truncated").unwrap();
+
+        let staging = lake.begin("run1").unwrap();
+        write_part(&staging, rel, 3);
+        staging.commit(rel).unwrap();
+        staging.cleanup();
+        let names: Vec<String> = fs::read_dir(lake_dir.path().join(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["part-00000.parquet"]);
+        // Nothing of the run is left: no directory, no lock file.
+        let left: Vec<_> = fs::read_dir(lake_dir.path().join(".staging"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_live_run_id_is_refused_and_dead_runs_are_cleared() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(lake_dir.path());
+        let live = lake.begin("live").unwrap();
+        let Err(err) = lake.begin("live") else {
+            panic!("a second run with the same id started")
+        };
+        assert!(
+            err.to_string().contains("in use by another running job"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), FailureKind::Config);
+
+        // A killed run (its lock free) and a running one, both older than the margin.
+        let staging_root = lake_dir.path().join(".staging");
+        fs::create_dir_all(staging_root.join("killed/s/t")).unwrap();
+        fs::write(staging_root.join("killed.lock"), b"").unwrap();
+        let long_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(STALE_STAGING_SECS + 60);
+        for name in ["killed", "killed.lock", "live", "live.lock"] {
+            File::open(staging_root.join(name))
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        let other = lake.begin("other").unwrap();
+        assert!(!staging_root.join("killed").exists());
+        assert!(!staging_root.join("killed.lock").exists());
+        assert!(
+            staging_root.join("live").is_dir(),
+            "a running run's staging was removed"
+        );
+        other.cleanup();
+        live.cleanup();
+        assert!(lake.begin("live").is_ok(), "the id is free after cleanup");
     }
 
     #[test]

@@ -363,7 +363,11 @@ fn rerun_command(spec: &JobSpec, args: &CommonArgs) -> String {
     }
     parts.push(format!("--lake {}", shell_quote(&args.lake)));
     if let Some(w) = &args.warehouse {
-        parts.push(format!("--warehouse {}", shell_quote(w)));
+        // Never a credential pasted into the URL (the run refuses those anyway).
+        parts.push(format!(
+            "--warehouse {}",
+            shell_quote(&crate::warehouse::redacted_url(w))
+        ));
     }
     if (args.max_reject_ratio - 0.01).abs() > f64::EPSILON {
         parts.push(format!("--max-reject-ratio {}", args.max_reject_ratio));

@@ -591,7 +591,7 @@ def test_a_signal_during_commit_does_not_claim_nothing_was_committed(tmp_path, s
     proxy.stall_sql = re.compile(r"^COMMIT")
     seen = len(proxy.statements)
     proc = start_job("push-logs", *job(source, bucket), env=env)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # a loaded CI machine; no timing is asserted
     while not any(s.startswith("COMMIT") for s in proxy.statements[seen:]):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)

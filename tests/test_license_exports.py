@@ -157,3 +157,29 @@ def test_help_states_which_file_a_date_reads():
     contract = json.loads(run_job("license-exports", "--print-contract").stdout)
     assert contract["job"] == "license-exports"
     assert "NEXT day" in contract["date_semantics"]
+
+
+def test_timestamps_outside_years_1_to_9999_go_to_the_rejects(tmp_path):
+    """A license expiring in year 287,396 (epoch ms 9e15) parses as an integer, but Snowflake's
+    TIMESTAMP holds years 1 to 9999: one such value would abort the whole day's COPY. It is
+    rejected at parse time with its reason; the edges of the range load."""
+    header = "customerid,company,email,stripeid,licenseid,issuedat,expiresat,number\n"
+    good = "c{0},Co {0},a@b.example.com,cus_{0},lic{0},1700000000000,1731536000000,10\n"
+    body = "".join(good.format(i) for i in range(96))
+    body += "c96,First,a@b.example.com,cus_96,lic96,-62135596800000,1731536000000,1\n"
+    body += "c97,Last,a@b.example.com,cus_97,lic97,1700000000000,253402300799999,1\n"
+    body += "c98,Far,a@b.example.com,cus_98,lic98,1700000000000,9000000000000000,1\n"
+    body += "c99,Early,a@b.example.com,cus_99,lic99,-62135596800001,1731536000000,1\n"
+    source = write_export(tmp_path / "sample", header + body)
+    lake = tmp_path / "lake"
+    result = run_job("license-exports", *job_args(str(source), lake, "--max-reject-ratio", "0.05"))
+    assert result.code == 0, result.stderr
+    assert (result.summary()["rows_loaded"], result.summary()["rows_rejected"]) == (98, 2)
+    expected = "epoch milliseconds in years 1 to 9999 (-62135596800000 to 253402300799999)"
+    assert query("SELECT _source_line, reason FROM read_parquet(?) ORDER BY 1",
+                 [parquet(lake, "licenses_rejects")]) == [
+        (100, f"column 7 (expiresat): expected {expected}, got \"9000000000000000\""),
+        (101, f"column 6 (issuedat): expected {expected}, got \"-62135596800001\""),
+    ]
+    assert query("SELECT min(issuedat_ms), max(expiresat_ms) FROM read_parquet(?)",
+                 [parquet(lake)]) == [(-62135596800000, 253402300799999)]

@@ -403,3 +403,41 @@ def test_dry_run_writes_nothing(tmp_path, threads):
     assert result.code == 0, result.stderr
     assert result.summary()["rows_loaded"] == 200
     assert not (lake / "push_proxy").exists()
+
+
+SENTINEL_SESSION_TOKEN = "SENTINEL-session-token-4e7b1a"  # noqa: S105
+
+
+@pytest.mark.parametrize("level", ["error", "warn", "info", "debug", "trace"])
+def test_no_log_level_prints_the_aws_session_token(tmp_path, s3, moto_endpoint, level):
+    """IRSA gives pods a session token that signs every S3 request. At every RUST_LOG level,
+    including trace (where the AWS SDK logs canonical requests and hyper logs headers), neither
+    the token nor the secret key reaches stderr or stdout."""
+    client, bucket = s3
+    endpoint, _ = moto_endpoint
+    root = tmp_path / "sample"
+    make_sample(root, files=1, lines=20)
+    upload_tree(client, bucket, root)
+    env = {
+        **s3_env(endpoint),
+        "AWS_SESSION_TOKEN": SENTINEL_SESSION_TOKEN,
+        "RUST_LOG": level,
+    }
+    result = run_job(
+        "push-logs", *job_args(f"s3://{bucket}/{PREFIX}", f"s3://{bucket}/lake"), env=env
+    )
+    assert result.code == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    if level in ("debug", "trace"):
+        assert "run started" in out and len(result.stderr) > 1000, "the level took effect"
+    for sentinel in (SENTINEL_SESSION_TOKEN, SENTINEL_AWS_SECRET):
+        assert sentinel not in out, f"RUST_LOG={level} leaks {sentinel}"
+    # RUST_LOG naming an SDK target directly does not lift the cap either.
+    if level == "trace":
+        env["RUST_LOG"] = ("trace,aws_sigv4=trace,aws_sigv4::http_request=trace,"
+                           "aws_smithy_runtime=trace,hyper=trace,h2=trace")
+        result = run_job(
+            "push-logs", *job_args(f"s3://{bucket}/{PREFIX}", f"s3://{bucket}/lake"), env=env
+        )
+        assert result.code == 0, result.stderr[-2000:]
+        assert SENTINEL_SESSION_TOKEN not in result.stdout + result.stderr

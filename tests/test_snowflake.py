@@ -10,8 +10,10 @@ through (the warehouse going away between the DELETE and the COPY).
 
 Gaps of the test double, documented rather than hidden: fakesnow accepts any credentials (the
 proxy checks the JWT instead), sends no master token or session id, never answers "still
-running" (333334; covered by the client's Rust unit tests), and returns COPY results as Arrow,
-so the per-file COPY result check runs only against real Snowflake (and in unit tests)."""
+running" (333334; covered by the client's Rust unit tests), and returns query results as Arrow
+whatever result format the session pins; the proxy re-encodes them as the JSON rowsets real
+Snowflake sends with the job's pinned format, so the per-file COPY result check runs here too
+(its fail-closed handling of Arrow and chunked results is covered by unit tests)."""
 
 from __future__ import annotations
 
@@ -49,6 +51,10 @@ class Proxy:
     fail_sql: re.Pattern | None = None
     failed: int = 0
     stall_sql: re.Pattern | None = None
+    # Results as JSON rowsets, like Snowflake with the result format the job pins at login.
+    json_results: bool = True
+    # Forward the statement, then drop the connection without the reply (a lost answer).
+    cut_reply_sql: re.Pattern | None = None
     reject_login: bool = False
     server: ThreadingHTTPServer | None = None
 
@@ -56,6 +62,27 @@ class Proxy:
     def endpoint(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
+
+
+def as_json_result(reply: bytes) -> bytes:
+    """fakesnow answers queries in Arrow whatever the session asks; real Snowflake honours the
+    JSON result format the job pins at login. Re-encode Arrow results as the JSON rowset
+    Snowflake would send (strings, NULL as null), so the job's result checks run here too."""
+    import pyarrow as pa
+
+    doc = json.loads(reply)
+    data = doc.get("data") or {}
+    if data.get("queryResultFormat") != "arrow":
+        return reply
+    encoded = data.pop("rowsetBase64", "")
+    rows: list[list] = []
+    if encoded:
+        table = pa.ipc.open_stream(base64.b64decode(encoded)).read_all()
+        rows = [[None if v is None else str(v) for v in row]
+                for row in zip(*[c.to_pylist() for c in table.columns], strict=True)]
+    data["queryResultFormat"] = "json"
+    data["rowset"] = rows
+    return json.dumps(doc).encode()
 
 
 def start_proxy(upstream_port: int) -> Proxy:
@@ -85,6 +112,13 @@ def start_proxy(upstream_port: int) -> Proxy:
             upstream.request(method, self.path, body=body or None, headers=headers)
             resp = upstream.getresponse()
             data = resp.read()
+            if "/query-request" in self.path and proxy.json_results:
+                data = as_json_result(data)
+            if "/query-request" in self.path and proxy.cut_reply_sql \
+                    and proxy.cut_reply_sql.search(json.loads(body)["sqlText"]):
+                self.close_connection = True
+                self.connection.shutdown(2)  # socket.SHUT_RDWR: the reply is lost
+                return
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.getheader("Content-Type", "application/json"))
             self.send_header("Content-Length", str(len(data)))
@@ -420,3 +454,161 @@ def test_sigterm_during_the_load_rolls_back_and_commits_nothing(tmp_path, s3, sn
     assert table_state(conn) == before_table
     assert lake_keys(client, bucket) == before_lake
     assert SENTINEL_PASSWORD not in stdout + stderr
+
+
+URL_SENTINEL = "SENTINEL-url-pw-9d2f"  # noqa: S105
+
+
+@pytest.mark.parametrize(
+    "warehouse",
+    [
+        f"snowflake://{USER}:{URL_SENTINEL}@acct/DB/INGEST?stage=DB.INGEST.LAKE",
+        f"snowflake://acct/DB/INGEST?stage=DB.INGEST.LAKE&endpoint=http://u:{URL_SENTINEL}@127.0.0.1:9",
+        f"snowflake://acct/DB/INGEST?stage=DB.INGEST.LAKE&endpoint=http%3A%2F%2Fu%3A{URL_SENTINEL}%40h",
+        f"snowflake://{USER}:{URL_SENTINEL}/DB/INGEST?stage=DB.INGEST.LAKE",
+    ],
+)
+def test_a_password_in_the_warehouse_url_is_never_echoed(
+    tmp_path, s3, snowflake, webhook, warehouse
+):
+    """The run refuses credentials in --warehouse (exit 2), and no output carries them: stderr
+    (JSON logs at debug), the summary, the termination log, the alert with its re-run command,
+    and preflight's report."""
+    from tests.test_preflight import preflight
+
+    _, bucket = s3
+    _, _, env = snowflake
+    termination = tmp_path / "termination-log"
+    termination.write_text("")  # the kubelet creates it; the job only writes an existing one
+    env = {
+        **env,
+        "INGEST_WAREHOUSE": warehouse,
+        "MATTERMOST_WEBHOOK_URL": webhook.url,
+        "INGEST_TERMINATION_LOG": str(termination),
+        "RUST_LOG": "debug",
+    }
+    result = run_job("push-logs", *job(tmp_path, bucket), env=env)
+    assert result.code == 2, result.stderr
+    assert "--warehouse snowflake://" in result.summary()["error"]
+    assert len(webhook.posts) == 1
+    outputs = {
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "termination log": termination.read_text(),
+        "alert": b"".join(webhook.raw).decode(),
+    }
+    check = preflight("--skip-kubernetes", "--skip-s3", "--check-warehouse", env=env)
+    assert check.code == 2, check.stderr
+    outputs["preflight"] = check.stdout + check.stderr
+    for where, text in outputs.items():
+        assert text, where
+        assert URL_SENTINEL not in text, f"{where} leaks the password: {text}"
+        assert "%40h" not in text, where
+    assert "[redacted]" in outputs["preflight"]
+
+
+def test_a_column_an_older_table_lacks_is_added_not_dropped(tmp_path, s3, snowflake):
+    """Schema drift: a table created by an older version lacks a column the Parquet now has.
+    MATCH_BY_COLUMN_NAME alone would load the rows without it, silently; the load adds the
+    column (an additive change) and fills it."""
+    client, bucket = s3
+    conn, proxy, env = snowflake
+    source = make_sample(tmp_path / "sample", files=1, lines=100)
+    first = run_job("push-logs", *job(source, bucket), env=env)
+    assert first.code == 0, first.stderr
+    cur = conn.cursor()
+    filled = "SELECT count(*), count(user_agent), count(request_processing_time) " \
+        "FROM DB.INGEST.LOGS_US_NEW"
+    before = one(conn, filled)
+    assert before[0] == 100 and before[1] > 0 and before[2] > 0
+    # The "older" table: the same, minus user_agent and request_processing_time.
+    cur.execute("ALTER TABLE DB.INGEST.LOGS_US_NEW DROP COLUMN user_agent")
+    cur.execute("ALTER TABLE DB.INGEST.LOGS_US_NEW DROP COLUMN request_processing_time")
+    second = run_job("push-logs", *job(source, bucket), env=env)
+    assert second.code == 0, second.stderr
+    cur.execute("DESC TABLE DB.INGEST.LOGS_US_NEW")
+    types = {row[0]: row[1] for row in cur.fetchall()}
+    assert types["USER_AGENT"].startswith("VARCHAR")
+    assert types["REQUEST_PROCESSING_TIME"] == "FLOAT"
+    assert one(conn, filled) == before
+    assert any("ADD COLUMN IF NOT EXISTS \"USER_AGENT\" VARCHAR" in s for s in proxy.statements)
+    assert any(
+        log.get("message", "").startswith("the Snowflake table lacks columns")
+        for log in second.logs()
+    )
+
+
+def test_a_lost_commit_reply_keeps_the_lake_and_says_the_outcome_is_unknown(
+    tmp_path, s3, snowflake
+):
+    """COMMIT reaches Snowflake and commits, but its reply is lost (every retry too). The run
+    must not ROLLBACK and delete the lake's new files as if nothing was committed (that left
+    Snowflake with the new rows and the lake with the old ones): it keeps the files, exits 4
+    saying the outcome is unknown, and a re-run makes both agree."""
+    client, bucket = s3
+    conn, proxy, env = snowflake
+    source = make_sample(tmp_path / "sample", files=2, lines=200)
+    first = run_job("push-logs", *job(source, bucket), env=env)
+    assert first.code == 0, first.stderr
+
+    proxy.cut_reply_sql = re.compile(r"^COMMIT")
+    lost = run_job("push-logs", *job(source, bucket), env=env)
+    assert lost.code == 4, lost.stderr
+    summary = lost.summary()
+    assert "the outcome of COMMIT is unknown" in summary["error"]
+    assert "Re-run the date" in summary["error"]
+    ran = [s.split()[0] for s in proxy.statements]
+    assert ran[-1] == "COMMIT" and "ROLLBACK" not in ran[ran.index("BEGIN"):]
+    # Snowflake committed the lost run; the lake holds that run's files, and only them.
+    assert table_state(conn) == (400, 400, summary["run_id"])
+    manifest = json.loads(client.get_object(
+        Bucket=bucket, Key=f"lake/{PARTITION}_manifest.json")["Body"].read())
+    assert manifest["run_id"] == summary["run_id"]
+    files = [k for k in lake_keys(client, bucket) if PARTITION in k and k.endswith(".parquet")]
+    assert sorted(k.rsplit("/", 1)[1] for k in files) == sorted(manifest["files"])
+
+    proxy.cut_reply_sql = None
+    again = run_job("push-logs", *job(source, bucket), env=env)
+    assert again.code == 0, again.stderr
+    assert table_state(conn) == (400, 400, again.summary()["run_id"])
+
+
+def test_a_signal_during_commit_does_not_claim_nothing_was_committed(tmp_path, s3, snowflake):
+    """SIGTERM while COMMIT is under way (here: stalled, never answered): the run waits a short
+    grace for the answer, then exits 4 with the outcome unknown; no ROLLBACK, and the lake keeps
+    the run's files rather than deleting them."""
+    import signal
+    import time
+
+    from tests.harness import start_job
+
+    client, bucket = s3
+    conn, proxy, env = snowflake
+    source = make_sample(tmp_path / "sample", files=2, lines=200)
+    first = run_job("push-logs", *job(source, bucket), env=env)
+    assert first.code == 0, first.stderr
+
+    proxy.stall_sql = re.compile(r"^COMMIT")
+    seen = len(proxy.statements)
+    proc = start_job("push-logs", *job(source, bucket), env=env)
+    deadline = time.monotonic() + 240  # a loaded CI machine; no timing is asserted
+    while not any(s.startswith("COMMIT") for s in proxy.statements[seen:]):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 4, stderr
+    assert "the outcome of COMMIT is unknown" in stdout + stderr
+    assert "nothing was committed" not in stdout + stderr
+    assert "ROLLBACK" not in [s.split()[0] for s in proxy.statements[seen:]]
+    run_id = next(json.loads(line)["run_id"] for line in stdout.splitlines()
+                  if line.startswith("{") and '"run_summary"' in line)
+    manifest = json.loads(client.get_object(
+        Bucket=bucket, Key=f"lake/{PARTITION}_manifest.json")["Body"].read())
+    assert manifest["run_id"] == run_id, "the lake keeps the run whose COMMIT may have landed"
+    # The stalled COMMIT never reached Snowflake: it holds the first run. A re-run agrees both.
+    assert table_state(conn)[2] == first.summary()["run_id"]
+    proxy.stall_sql = None
+    again = run_job("push-logs", *job(source, bucket), env=env)
+    assert again.code == 0, again.stderr
+    assert table_state(conn) == (400, 400, again.summary()["run_id"])

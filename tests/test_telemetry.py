@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import s3_env, upload_tree
 from tests.harness import query, read_table, run_job, sample_data
 
@@ -302,3 +304,46 @@ def test_help_and_contract_state_the_key_selection():
     assert contract["job"] == "telemetry"
     assert contract["default_table"] == TABLE
     assert "YYYY-MM-DD-" in contract["date_semantics"]
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    """A tiny tmpfs, when this environment lets the tests mount one (root in a container with
+    CAP_SYS_ADMIN); it is the only way to get a real ENOSPC from a directory."""
+    import subprocess
+
+    path.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def test_a_full_or_missing_tmpdir_is_transient_and_names_it(tmp_path):
+    """A spill that cannot be written (no $TMPDIR, or a full one) is exit 4 with a message
+    naming $TMPDIR, its size and the limit to raise, not exit 1 (a bug)."""
+    import subprocess
+
+    root = tmp_path / "sample"
+    # ~24k pings: more than one sorted run (1 MiB) per worker, so server_daily spills.
+    source = make_sample(root, DISTS[0], 1000)
+    lake = tmp_path / "lake"
+    missing = tmp_path / "no-such-dir"
+    result = run_job("telemetry", *job_args([str(source)], lake, "--threads", "1"),
+                     env={"TMPDIR": str(missing)})
+    assert result.code == 4, result.stderr
+    error = result.summary()["error"]
+    assert f"server_daily: spilling pings in $TMPDIR ({missing}:" in error, error
+    assert "sizeLimit" in error and "No such file or directory" in error, error
+    assert not (lake / "diagnostics").exists(), "nothing was committed"
+
+    full = tmp_path / "full"
+    if not _mount_tmpfs(full, "256k"):
+        pytest.skip("cannot mount a tmpfs here: the ENOSPC case needs one")
+    try:
+        result = run_job("telemetry", *job_args([str(source)], lake, "--threads", "1"),
+                         env={"TMPDIR": str(full)})
+        assert result.code == 4, result.stderr
+        error = result.summary()["error"]
+        assert "No space left on device" in error and "free of 256.0 KiB" in error, error
+        assert not (lake / "diagnostics").exists()
+    finally:
+        subprocess.run(["umount", str(full)], check=False)

@@ -108,6 +108,10 @@ pub enum RunError {
         source: Box<crate::warehouse::WarehouseError>,
     },
 
+    /// Scratch space in `$TMPDIR` ran out (or failed): transient, the message says which limit.
+    #[error(transparent)]
+    TempSpace(#[from] crate::format::TempSpaceError),
+
     #[error("interrupted by {0}; nothing was committed")]
     Interrupted(&'static str),
 
@@ -127,6 +131,7 @@ impl RunError {
             RunError::Secrets(e) => e.kind(),
             RunError::Lake { source, .. } => source.kind(),
             RunError::Warehouse { source, .. } => source.kind(),
+            RunError::TempSpace(_) => FailureKind::Transient,
             RunError::Interrupted(_) => FailureKind::Interrupted,
             RunError::Internal(_) => FailureKind::Internal,
         }

@@ -293,10 +293,8 @@ fn run_config(
         .iter()
         .map(|s| SourceLocation::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(id) = &args.run_id
-        && (id.is_empty() || id.len() > 200 || id.chars().any(char::is_control))
-    {
-        return Err("--run-id must be 1 to 200 printable characters".into());
+    if let Some(id) = &args.run_id {
+        crate::lake::validate_run_id(id)?;
     }
     let lake = LakeLocation::parse(&args.lake)?;
     let warehouse = match args.warehouse.as_deref().filter(|w| !w.trim().is_empty()) {
@@ -365,7 +363,11 @@ fn rerun_command(spec: &JobSpec, args: &CommonArgs) -> String {
     }
     parts.push(format!("--lake {}", shell_quote(&args.lake)));
     if let Some(w) = &args.warehouse {
-        parts.push(format!("--warehouse {}", shell_quote(w)));
+        // Never a credential pasted into the URL (the run refuses those anyway).
+        parts.push(format!(
+            "--warehouse {}",
+            shell_quote(&crate::warehouse::redacted_url(w))
+        ));
     }
     if (args.max_reject_ratio - 0.01).abs() > f64::EPSILON {
         parts.push(format!("--max-reject-ratio {}", args.max_reject_ratio));

@@ -1,9 +1,11 @@
 //! The lake: Parquet partitions `<lake>/<schema>/<table>/dt=YYYY-MM-DD/part-*.parquet`.
 //!
 //! A run writes every part file under `<lake>/.staging/<run-id>/` and, only when everything
-//! succeeded, swaps each finished partition directory into place with one atomic
-//! `renameat2(RENAME_EXCHANGE)`. A reader sees either the old date or the new one, never half;
-//! a run that fails or is killed leaves the previous partition untouched. Rows are written in
+//! succeeded, swaps each finished partition directory into place with an atomic
+//! `renameat2(RENAME_EXCHANGE)`. The run's partitions (table, derived tables, rejects) are
+//! swapped as one set behind a commit journal: a failure swaps back those already in place, and
+//! a run killed mid-way is completed by the next run on the lake ([`Staging::commit_all`]). A
+//! reader sees either the old date or the new one, never half. Rows are written in
 //! row groups of bounded size while streaming, so memory does not grow with the input.
 //!
 //! With `--lake s3://bucket/prefix` the same layout lives in S3 ([`s3`]): part files are streamed
@@ -42,8 +44,8 @@ const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// values.
 const ROW_GROUPS_PER_FILE: usize = 64;
 
-/// Staging directories older than this are leftovers of killed runs and are removed.
-const STALE_STAGING_SECS: u64 = 24 * 3600;
+/// Another run's staging directory whose run holds no lock is removed once it is this old.
+const STALE_STAGING_SECS: u64 = 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -62,6 +64,9 @@ pub enum LakeError {
     /// An S3 request of the S3 lake failed (denied = configuration, otherwise transient).
     #[error(transparent)]
     S3(#[from] SourceError),
+    /// A run id that cannot name a staging directory or object (see [`validate_run_id`]).
+    #[error("{0}")]
+    BadRunId(String),
 }
 
 impl LakeError {
@@ -69,6 +74,7 @@ impl LakeError {
     pub fn kind(&self) -> FailureKind {
         match self {
             LakeError::S3(e) => e.kind(),
+            LakeError::BadRunId(_) => FailureKind::Config,
             LakeError::Io { .. } | LakeError::Parquet { .. } => FailureKind::Transient,
         }
     }
@@ -93,6 +99,29 @@ impl LakeError {
             };
         }
         LakeError::Parquet { path, source }
+    }
+}
+
+/// The longest `--run-id` accepted.
+pub const MAX_RUN_ID_LEN: usize = 128;
+
+/// Checks a `--run-id`: it names the run's staging directory (`<lake>/.staging/<run-id>`, removed
+/// recursively at the end) and goes into S3 keys and SQL, so only a plain file name is accepted:
+/// 1 to 128 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-` (so never `.`, `..`, a hidden
+/// file or an option). The error names the rule.
+pub fn validate_run_id(id: &str) -> Result<(), String> {
+    let ok = (1..=MAX_RUN_ID_LEN).contains(&id.len())
+        && !id.starts_with(['.', '-'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--run-id {:?}: expected 1 to {MAX_RUN_ID_LEN} characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-' (it names a directory and object keys)",
+            id.chars().take(MAX_RUN_ID_LEN + 8).collect::<String>()
+        ))
     }
 }
 
@@ -541,33 +570,110 @@ impl LocalLake {
         &self.root
     }
 
-    /// Creates this run's staging directory (and clears stale ones of killed runs).
+    /// Creates this run's staging directory, empty, and clears what killed runs left behind.
+    ///
+    /// The run holds an exclusive lock on `.staging/<run-id>.lock` until it ends (the kernel
+    /// drops it when the process dies, even on `kill -9`). So at begin:
+    /// - a leftover directory of the same run id (a killed run re-run with `--run-id`) is
+    ///   removed: its part files may lack their footer and must never be swapped in;
+    /// - a second live run with the same id is refused (it would write into the same files);
+    /// - other runs' directories whose lock is free and that are older than
+    ///   [`STALE_STAGING_SECS`] are removed (the age is a margin for filesystems whose locks are
+    ///   not shared between hosts).
     pub fn begin(&self, run_id: &str) -> Result<Staging, LakeError> {
+        validate_run_id(run_id).map_err(LakeError::BadRunId)?;
         let staging_root = self.root.join(".staging");
         fs::create_dir_all(&staging_root).map_err(io_err(&staging_root))?;
-        remove_stale(&staging_root);
+        let lock_path = staging_root.join(format!("{run_id}.lock"));
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match try_lock(&lock) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(LakeError::BadRunId(format!(
+                    "--run-id {run_id:?} is in use by another running job on this lake ({} is locked); give each concurrent run its own id",
+                    lock_path.display()
+                )));
+            }
+            Err(e) => return Err(io_err(&lock_path)(e)),
+        }
+        remove_stale(&staging_root, run_id);
         let dir = staging_root.join(run_id);
+        roll_forward(&dir, run_id, &self.root);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => tracing::warn!(
+                staging = %dir.display(),
+                "removed the staging directory a killed run with the same --run-id left behind"
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         Ok(Staging {
             dir,
             lake_root: self.root.clone(),
+            lock: Some((lock_path, lock)),
+            pending: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
 
-fn remove_stale(staging_root: &Path) {
+/// An exclusive `flock` without waiting: false when another open file holds it. Released when
+/// the file is closed, including when the process dies.
+fn try_lock(file: &File) -> io::Result<bool> {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes other runs' staging directories (and lock files) whose run is gone: lock free and
+/// older than [`STALE_STAGING_SECS`]. Best effort: a failure here must not fail this run.
+fn remove_stale(staging_root: &Path, own: &str) {
     let Ok(entries) = fs::read_dir(staging_root) else {
         return;
     };
     for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let run = name.strip_suffix(".lock").unwrap_or(&name);
+        if run == own {
+            continue;
+        }
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age.as_secs() > STALE_STAGING_SECS);
-        if old {
-            let _ = fs::remove_dir_all(entry.path());
+        // A journal means a run died while swapping its partitions in: complete it now
+        // (whatever its age) so readers do not see a mixed set for an hour.
+        let journal = staging_root.join(run).join(COMMIT_JOURNAL).exists();
+        if !old && !journal {
+            continue;
+        }
+        // Hold the other run's lock while removing, so a run starting with that id waits.
+        let lock_path = staging_root.join(format!("{run}.lock"));
+        let lock = match File::options().write(true).open(&lock_path) {
+            Ok(f) => match try_lock(&f) {
+                Ok(true) => Some(f),
+                _ => continue, // that run is alive
+            },
+            // No lock file: a directory from a version without locks.
+            Err(_) => None,
+        };
+        let path = staging_root.join(run);
+        if path.is_dir() {
+            roll_forward(&path, run, staging_root.parent().unwrap_or(staging_root));
+            let _ = fs::remove_dir_all(&path);
+            tracing::info!(staging = %path.display(), "removed a killed run's staging directory");
+        }
+        if lock.is_some() {
+            let _ = fs::remove_file(&lock_path);
         }
     }
 }
@@ -576,6 +682,10 @@ fn remove_stale(staging_root: &Path) {
 pub struct Staging {
     dir: PathBuf,
     lake_root: PathBuf,
+    /// The run's lock file and its open handle (locked until dropped).
+    lock: Option<(PathBuf, File)>,
+    /// Partitions published but not yet swapped in (the set [`Staging::commit_all`] swaps).
+    pending: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 impl Staging {
@@ -595,47 +705,207 @@ impl Staging {
 
     /// Atomically replaces `<lake>/<relative>` with the staged partition.
     pub fn commit(&self, relative: &Path) -> Result<(), LakeError> {
-        let staged = self.partition_dir(relative);
-        let target = self.lake_root.join(relative);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        self.commit_all(&[relative.to_path_buf()])
+    }
+
+    /// Replaces every partition of `relatives` (a table, its derived tables and its rejects)
+    /// as one set: all new, or all as before.
+    ///
+    /// 1. Each staged partition gets a marker naming the run, and is fsynced; then a journal
+    ///    (`.commit`, the list) is written and fsynced: from here on the set is committed.
+    /// 2. Each partition is swapped in with `RENAME_EXCHANGE` (or moved aside and renamed
+    ///    where the filesystem lacks it). A failure swaps back those already in place (each an
+    ///    atomic rename) and removes the journal: the lake is as before, and the error says so.
+    /// 3. A run killed during step 2 leaves its journal: the next run on this lake finds the
+    ///    run's lock free and completes the swaps (roll forward: everything was written before
+    ///    the journal), see [`roll_forward`].
+    pub fn commit_all(&self, relatives: &[PathBuf]) -> Result<(), LakeError> {
+        let run = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for rel in relatives {
+            let staged = self.partition_dir(rel);
+            let marker = staged.join(RUN_MARKER);
+            fs::write(&marker, run.as_bytes()).map_err(io_err(&marker))?;
+            fsync_dir(&staged);
         }
-        fsync_dir(&staged);
-        if target.exists() {
-            match rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                &staged,
-                rustix::fs::CWD,
-                &target,
-                rustix::fs::RenameFlags::EXCHANGE,
-            ) {
-                Ok(()) => {
-                    // `staged` now holds the previous partition.
-                    let _ = fs::remove_dir_all(&staged);
-                }
-                Err(_) => {
-                    // Filesystems without RENAME_EXCHANGE: move aside, then into place. The
-                    // date is briefly absent, never half-written.
-                    let aside = self.dir.join(".replaced");
-                    let _ = fs::remove_dir_all(&aside);
-                    fs::rename(&target, &aside).map_err(io_err(&target))?;
-                    fs::rename(&staged, &target).map_err(io_err(&target))?;
-                    let _ = fs::remove_dir_all(&aside);
+        let journal = self.dir.join(COMMIT_JOURNAL);
+        write_synced(&journal, &journal_text(relatives))?;
+        fsync_dir(&self.dir);
+        let mut done: Vec<(PathBuf, Swapped)> = Vec::new();
+        for (i, rel) in relatives.iter().enumerate() {
+            #[cfg(test)]
+            if DIE_BEFORE_SWAP.with(|f| f.get()) == Some(i) {
+                return Ok(()); // as if killed here: journal kept, nothing undone
+            }
+            #[cfg(test)]
+            if FAIL_SWAP_AT.with(|f| f.get()) == Some(i) {
+                let err = LakeError::Io {
+                    path: rel.display().to_string(),
+                    source: io::Error::other("injected swap failure"),
+                };
+                undo_swaps(&self.dir, &self.lake_root, &mut done);
+                let _ = fs::remove_file(&journal);
+                return Err(err);
+            }
+            match swap_in(&self.dir, &self.lake_root, rel, i) {
+                Ok(swapped) => done.push((rel.clone(), swapped)),
+                Err(err) => {
+                    undo_swaps(&self.dir, &self.lake_root, &mut done);
+                    let _ = fs::remove_file(&journal);
+                    fsync_dir(&self.dir);
+                    return Err(err);
                 }
             }
-        } else {
-            fs::rename(&staged, &target).map_err(io_err(&target))?;
         }
-        if let Some(parent) = target.parent() {
-            fsync_dir(parent);
-        }
+        // Committed: the previous partitions (now in staging) go with the cleanup.
+        let _ = fs::remove_file(&journal);
         Ok(())
     }
 
     /// Removes the staging area (after commit, or to abandon the run).
     pub fn cleanup(self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        self.remove();
     }
+
+    /// Removes the directory, then the lock file (the lock itself goes with the handle).
+    fn remove(&self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        if let Some((path, _)) = &self.lock {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// The file in a staged partition naming the run that wrote it (readers glob `*.parquet`; the
+/// leading dot hides it from Spark and Hive too).
+const RUN_MARKER: &str = ".ingest-run";
+/// The commit journal of a run's staging directory: the partitions being swapped in.
+const COMMIT_JOURNAL: &str = ".commit";
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: fail the swap of the n-th partition of a commit.
+    static FAIL_SWAP_AT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    /// Test hook: stop before the n-th swap as if the process died there.
+    static DIE_BEFORE_SWAP: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// How one partition was swapped in, to undo it.
+enum Swapped {
+    /// `RENAME_EXCHANGE`: the staged path now holds the previous partition.
+    Exchanged,
+    /// There was no previous partition.
+    Renamed,
+    /// No `RENAME_EXCHANGE`: the previous partition was moved to this path first.
+    MovedAside(PathBuf),
+}
+
+fn journal_text(relatives: &[PathBuf]) -> String {
+    relatives
+        .iter()
+        .map(|r| format!("{}\n", r.display()))
+        .collect()
+}
+
+fn write_synced(path: &Path, text: &str) -> Result<(), LakeError> {
+    let mut f = File::create(path).map_err(io_err(path))?;
+    f.write_all(text.as_bytes()).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+/// Swaps the staged partition `rel` of staging directory `dir` into the lake.
+fn swap_in(dir: &Path, lake_root: &Path, rel: &Path, seq: usize) -> Result<Swapped, LakeError> {
+    let staged = dir.join(rel);
+    let target = lake_root.join(rel);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let swapped = if target.exists() {
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &staged,
+            rustix::fs::CWD,
+            &target,
+            rustix::fs::RenameFlags::EXCHANGE,
+        ) {
+            Ok(()) => Swapped::Exchanged,
+            Err(_) => {
+                // Filesystems without RENAME_EXCHANGE: move aside, then into place. The date is
+                // briefly absent, never half-written; a kill in between is rolled forward.
+                let aside = dir.join(".replaced").join(seq.to_string());
+                let _ = fs::remove_dir_all(&aside);
+                if let Some(parent) = aside.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                fs::rename(&target, &aside).map_err(io_err(&target))?;
+                if let Err(e) = fs::rename(&staged, &target) {
+                    let _ = fs::rename(&aside, &target);
+                    return Err(io_err(&target)(e));
+                }
+                Swapped::MovedAside(aside)
+            }
+        }
+    } else {
+        fs::rename(&staged, &target).map_err(io_err(&target))?;
+        Swapped::Renamed
+    };
+    if let Some(parent) = target.parent() {
+        fsync_dir(parent);
+    }
+    Ok(swapped)
+}
+
+/// Puts the previous partitions back, last swapped first (best effort: each step is one rename).
+fn undo_swaps(dir: &Path, lake_root: &Path, done: &mut Vec<(PathBuf, Swapped)>) {
+    while let Some((rel, swapped)) = done.pop() {
+        let staged = dir.join(&rel);
+        let target = lake_root.join(&rel);
+        let undone = match swapped {
+            Swapped::Exchanged => rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &staged,
+                rustix::fs::CWD,
+                &target,
+                rustix::fs::RenameFlags::EXCHANGE,
+            )
+            .map_err(io::Error::from),
+            Swapped::Renamed => fs::rename(&target, &staged),
+            Swapped::MovedAside(aside) => {
+                fs::rename(&target, &staged).and_then(|()| fs::rename(&aside, &target))
+            }
+        };
+        if let Err(e) = undone {
+            tracing::error!(partition = %target.display(), error = %e, "could not put the previous partition back");
+        }
+        if let Some(parent) = target.parent() {
+            fsync_dir(parent);
+        }
+    }
+}
+
+/// Completes the commit of a run that died while swapping (its journal is still there): every
+/// partition still staged with the run's marker is swapped in. Returns whether there was one.
+fn roll_forward(dir: &Path, run: &str, lake_root: &Path) -> bool {
+    let Ok(journal) = fs::read_to_string(dir.join(COMMIT_JOURNAL)) else {
+        return false;
+    };
+    for (i, rel) in journal.lines().filter(|l| !l.is_empty()).enumerate() {
+        let rel = Path::new(rel);
+        let still_staged =
+            fs::read(dir.join(rel).join(RUN_MARKER)).is_ok_and(|m| m == run.as_bytes());
+        if still_staged && let Err(e) = swap_in(dir, lake_root, rel, i) {
+            tracing::error!(partition = %rel.display(), error = %e, "could not complete a killed run's commit");
+        }
+    }
+    tracing::warn!(
+        run,
+        "completed the commit of a run killed while swapping its partitions in"
+    );
+    let _ = fs::remove_file(dir.join(COMMIT_JOURNAL));
+    true
 }
 
 /// The lake of a run: a local directory or an S3 prefix.
@@ -657,6 +927,7 @@ impl Lake {
 
     /// Starts this run's staging (and clears what killed runs left behind).
     pub async fn begin(&self, run_id: &str) -> Result<RunStaging, LakeError> {
+        validate_run_id(run_id).map_err(LakeError::BadRunId)?;
         match self {
             Lake::Local(lake) => lake.begin(run_id).map(RunStaging::Local),
             Lake::S3(lake) => Ok(RunStaging::S3(lake.begin(run_id).await)),
@@ -691,14 +962,15 @@ impl RunStaging {
         }
     }
 
-    /// Makes the staged partition the current one and returns its file names (relative to the
-    /// partition, sorted). Local: the atomic swap, final. S3: the new objects become visible
-    /// beside the previous ones until [`RunStaging::finalize`] (or [`RunStaging::unpublish`]).
+    /// Publishes a staged partition and returns its file names (relative to the partition,
+    /// sorted). Local: recorded, and swapped in with the run's other partitions as one set at
+    /// [`RunStaging::finalize`]. S3: the new objects become visible beside the previous ones
+    /// until [`RunStaging::finalize`] (or [`RunStaging::unpublish`]).
     pub fn publish(&self, relative: &Path) -> Result<Vec<String>, LakeError> {
         match self {
             RunStaging::Local(s) => {
-                s.commit(relative)?;
-                let dir = s.lake_root.join(relative);
+                // Swapped in with the rest of the run's partitions, as one set, at finalize.
+                let dir = s.partition_dir(relative);
                 let mut names: Vec<String> = fs::read_dir(&dir)
                     .map_err(io_err(&dir))?
                     .flatten()
@@ -706,6 +978,10 @@ impl RunStaging {
                     .filter(|n| n.ends_with(".parquet"))
                     .collect();
                 names.sort();
+                s.pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(relative.to_path_buf());
                 Ok(names)
             }
             RunStaging::S3(s) => s.publish(relative),
@@ -713,19 +989,34 @@ impl RunStaging {
     }
 
     /// Ends the replacement of every published partition: S3 writes each partition's
-    /// `_manifest.json` and removes the previous version's objects. Local: nothing left to do.
+    /// `_manifest.json` and removes the previous version's objects. Local: swaps every
+    /// published partition in as one set ([`Staging::commit_all`]); on failure, none is.
     pub fn finalize(&self) -> Result<(), LakeError> {
         match self {
-            RunStaging::Local(_) => Ok(()),
+            RunStaging::Local(s) => {
+                let pending = std::mem::take(
+                    &mut *s
+                        .pending
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                s.commit_all(&pending)
+            }
             RunStaging::S3(s) => s.finalize(),
         }
     }
 
     /// Takes back published partitions that were not finalized (S3: deletes this run's new
-    /// objects, so the previous version is whole again). Local partitions cannot be taken back.
+    /// objects, so the previous version is whole again; local: forgets them, nothing was swapped).
     pub fn unpublish(&self) -> Result<(), LakeError> {
         match self {
-            RunStaging::Local(_) => Ok(()),
+            RunStaging::Local(s) => {
+                s.pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clear();
+                Ok(())
+            }
             RunStaging::S3(s) => s.unpublish(),
         }
     }
@@ -733,9 +1024,7 @@ impl RunStaging {
     /// Drops what was not published: the staging directory, or the open multipart uploads.
     pub fn cleanup(&self) {
         match self {
-            RunStaging::Local(s) => {
-                let _ = fs::remove_dir_all(&s.dir);
-            }
+            RunStaging::Local(s) => s.remove(),
             RunStaging::S3(s) => s.abort_pending(),
         }
     }
@@ -807,6 +1096,244 @@ mod tests {
         abandoned.cleanup();
         assert!(fs::metadata(&target).unwrap().len() > size_first);
         assert!(!lake_dir.path().join(".staging/run3").exists());
+    }
+
+    #[test]
+    fn run_ids_are_plain_file_names() {
+        let long = "a".repeat(MAX_RUN_ID_LEN);
+        for good in [
+            "20261129T185023Z-1a2b",
+            "manual.rerun_2",
+            "A",
+            long.as_str(),
+        ] {
+            assert_eq!(validate_run_id(good), Ok(()), "{good}");
+        }
+        let too_long = "a".repeat(MAX_RUN_ID_LEN + 1);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/etc",
+            ".hidden",
+            "-rf",
+            "a/b",
+            "a b",
+            "a\nb",
+            "run\u{e9}",
+            "a:b",
+            too_long.as_str(),
+        ] {
+            let err = validate_run_id(bad).unwrap_err();
+            assert!(
+                err.contains("A-Z, a-z, 0-9, '.', '_' and '-'"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unsafe_run_id_touches_nothing() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let live = lake_dir.path().join("s/t/dt=2026-11-20/part-00000.parquet");
+        fs::create_dir_all(live.parent().unwrap()).unwrap();
+        fs::write(&live, b"old").unwrap();
+        let lake = LocalLake::new(lake_dir.path());
+        for bad in ["..", ".", "../../x", "/tmp"] {
+            let Err(err) = lake.begin(bad) else {
+                panic!("{bad} accepted")
+            };
+            assert_eq!(err.kind(), FailureKind::Config, "{bad}");
+        }
+        assert_eq!(fs::read(&live).unwrap(), b"old");
+    }
+
+    /// Writes `rows` rows into `part-00000` of `rel` in `staging`.
+    fn write_part(staging: &Staging, rel: &Path, rows: i64) {
+        let mut part = PartWriter::new(
+            Some(PartTarget::Local(
+                staging.partition_dir(rel).join("part-00000.parquet"),
+            )),
+            COLS,
+            &[],
+        );
+        for i in 0..rows {
+            let mut row = part.batch().start_row();
+            row.text(Some("x")).i64(Some(i));
+            row.finish();
+        }
+        part.finish().unwrap();
+    }
+
+    #[test]
+    fn a_reused_run_id_starts_from_an_empty_staging_directory() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(lake_dir.path());
+        let rel = Path::new("s/t/dt=2026-11-20");
+        // What a run killed mid-write leaves: a part file without its footer.
+        let leftover = lake_dir
+            .path()
+            .join(".staging/run1")
+            .join(rel)
+            .join("part-00007.parquet");
+        fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+        fs::write(&leftover, b"PAR1 truncated").unwrap();
+
+        let staging = lake.begin("run1").unwrap();
+        write_part(&staging, rel, 3);
+        staging.commit(rel).unwrap();
+        staging.cleanup();
+        let names: Vec<String> = fs::read_dir(lake_dir.path().join(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".parquet"))
+            .collect();
+        assert_eq!(names, ["part-00000.parquet"]);
+        // Nothing of the run is left: no directory, no lock file.
+        let left: Vec<_> = fs::read_dir(lake_dir.path().join(".staging"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_live_run_id_is_refused_and_dead_runs_are_cleared() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(lake_dir.path());
+        let live = lake.begin("live").unwrap();
+        let Err(err) = lake.begin("live") else {
+            panic!("a second run with the same id started")
+        };
+        assert!(
+            err.to_string().contains("in use by another running job"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), FailureKind::Config);
+
+        // A killed run (its lock free) and a running one, both older than the margin.
+        let staging_root = lake_dir.path().join(".staging");
+        fs::create_dir_all(staging_root.join("killed/s/t")).unwrap();
+        fs::write(staging_root.join("killed.lock"), b"").unwrap();
+        let long_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(STALE_STAGING_SECS + 60);
+        for name in ["killed", "killed.lock", "live", "live.lock"] {
+            File::open(staging_root.join(name))
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        let other = lake.begin("other").unwrap();
+        assert!(!staging_root.join("killed").exists());
+        assert!(!staging_root.join("killed.lock").exists());
+        assert!(
+            staging_root.join("live").is_dir(),
+            "a running run's staging was removed"
+        );
+        other.cleanup();
+        live.cleanup();
+        assert!(lake.begin("live").is_ok(), "the id is free after cleanup");
+    }
+
+    /// The partitions of one run (a table and its rejects), and what each holds.
+    const SET: [&str; 3] = [
+        "s/t/dt=2026-11-20",
+        "s/t_daily/dt=2026-11-20",
+        "s/t_rejects/dt=2026-11-20",
+    ];
+
+    fn rows_in(lake: &Path, rel: &str) -> Option<i64> {
+        let file = File::open(lake.join(rel).join("part-00000.parquet")).ok()?;
+        let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        Some(
+            parquet::file::reader::FileReader::metadata(&reader)
+                .file_metadata()
+                .num_rows(),
+        )
+    }
+
+    /// Stages `rows` rows in every partition of [`SET`] and publishes them.
+    fn stage_set(lake: &LocalLake, run: &str, rows: i64) -> RunStaging {
+        let staging = RunStaging::Local(lake.begin(run).unwrap());
+        let RunStaging::Local(s) = &staging else {
+            unreachable!()
+        };
+        for rel in SET {
+            write_part(s, Path::new(rel), rows);
+        }
+        for rel in SET {
+            assert_eq!(
+                staging.publish(Path::new(rel)).unwrap(),
+                ["part-00000.parquet"]
+            );
+        }
+        staging
+    }
+
+    #[test]
+    fn a_failed_swap_leaves_the_whole_set_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(dir.path());
+        let first = stage_set(&lake, "old", 3);
+        first.finalize().unwrap();
+        first.cleanup();
+        // The third partition's swap fails: the two already swapped go back.
+        let second = stage_set(&lake, "new", 7);
+        FAIL_SWAP_AT.with(|f| f.set(Some(2)));
+        let err = second.finalize().unwrap_err();
+        FAIL_SWAP_AT.with(|f| f.set(None));
+        assert!(err.to_string().contains("injected swap failure"), "{err}");
+        second.cleanup();
+        for rel in SET {
+            assert_eq!(rows_in(dir.path(), rel), Some(3), "{rel}");
+        }
+        // A new date (no previous partitions) failing half way leaves no partition at all.
+        let fresh = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(fresh.path());
+        let run = stage_set(&lake, "fresh", 7);
+        FAIL_SWAP_AT.with(|f| f.set(Some(1)));
+        assert!(run.finalize().is_err());
+        FAIL_SWAP_AT.with(|f| f.set(None));
+        for rel in SET {
+            assert_eq!(rows_in(fresh.path(), rel), None, "{rel}");
+        }
+    }
+
+    #[test]
+    fn a_run_killed_while_swapping_is_completed_by_the_next_run() {
+        for reuse_id in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let lake = LocalLake::new(dir.path());
+            let first = stage_set(&lake, "old", 3);
+            first.finalize().unwrap();
+            first.cleanup();
+            let killed = stage_set(&lake, "killed", 7);
+            DIE_BEFORE_SWAP.with(|f| f.set(Some(1)));
+            killed.finalize().unwrap();
+            DIE_BEFORE_SWAP.with(|f| f.set(None));
+            // Mid-commit: the first partition is new, the others old.
+            assert_eq!(rows_in(dir.path(), SET[0]), Some(7));
+            assert_eq!(rows_in(dir.path(), SET[1]), Some(3));
+            drop(killed); // the process is gone: its lock is released, its staging stays
+            // The next run on this lake (any id, or the same one re-run) completes the set.
+            let next = lake
+                .begin(if reuse_id { "killed" } else { "next" })
+                .unwrap();
+            for rel in SET {
+                assert_eq!(
+                    rows_in(dir.path(), rel),
+                    Some(7),
+                    "{rel} (reuse {reuse_id})"
+                );
+            }
+            next.cleanup();
+            let left: Vec<_> = fs::read_dir(dir.path().join(".staging"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 
     #[test]

@@ -320,6 +320,15 @@ fn finish(
                 rows_loaded = report.rows_loaded, rows_deleted = report.rows_deleted,
                 "loaded the date into the warehouse"
             ),
+            Err(err @ WarehouseError::CommitUnknown { .. }) => {
+                // Snowflake may hold this run's rows: keep its files and make them the lake's
+                // version (a re-run of the date makes both agree either way).
+                let err = warehouse_error(config, stop, err);
+                if let Err(fin) = staging.finalize() {
+                    tracing::error!(error = %crate::error::error_chain(&fin).join(": "), "could not finalize the lake after an unknown COMMIT outcome; the next run of this date replaces it");
+                }
+                return Err(err);
+            }
             Err(err) => {
                 let err = warehouse_error(config, stop, err);
                 if too_many {
@@ -516,6 +525,7 @@ fn read_one(
             }),
             Err(other) => Err(RunError::Internal(other.to_string())),
         },
+        Err(ReadError::TempSpace(e)) => Err(e.into()),
         Err(ReadError::Cancelled) => Err(RunError::Interrupted(
             sink.stop.signal().unwrap_or("an earlier failure"),
         )),
@@ -703,6 +713,7 @@ fn write_derived(
             Ok(lake) => return Err(lake_err(*lake)),
             Err(other) => return Err(RunError::Internal(other.to_string())),
         },
+        Err(ReadError::TempSpace(e)) => return Err(e.into()),
         Err(other) => return Err(RunError::Internal(format!("derived tables: {other}"))),
     }
     let mut out = Vec::new();

@@ -13,9 +13,14 @@ pub struct Date {
 }
 
 impl Date {
-    /// A validated date.
+    /// A validated date, in years 1 to 9999 (what the warehouse stores, see
+    /// [`MIN_TIMESTAMP_MICROS`]).
     pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        if !(1..=9999).contains(&year)
+            || !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+        {
             return None;
         }
         Some(Date { year, month, day })
@@ -66,6 +71,19 @@ impl FromStr for Date {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_date(s.as_bytes()).ok_or_else(|| DateParseError(s.to_owned()))
     }
+}
+
+/// The earliest timestamp every column type of the lake's readers holds: 0001-01-01T00:00:00Z.
+/// Snowflake documents years up to 9999 for DATE and TIMESTAMP_* (and recommends 1582 on);
+/// a value outside would abort the whole COPY, so parsers reject it line by line instead.
+pub const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
+/// The latest: 9999-12-31T23:59:59.999999Z.
+pub const MAX_TIMESTAMP_MICROS: i64 = 253_402_300_799_999_999;
+
+/// True when `micros` since the epoch falls in years 1 to 9999 (UTC).
+#[inline]
+pub fn timestamp_in_range(micros: i64) -> bool {
+    (MIN_TIMESTAMP_MICROS..=MAX_TIMESTAMP_MICROS).contains(&micros)
 }
 
 /// Parses `YYYY-MM-DD`.
@@ -242,6 +260,26 @@ mod tests {
             let err = bad.parse::<Date>().unwrap_err().to_string();
             assert!(err.contains("YYYY-MM-DD"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_warehouse_range_is_years_1_to_9999() {
+        let first = parse_iso8601_utc_micros(b"0001-01-01T00:00:00Z").unwrap();
+        assert_eq!(first, MIN_TIMESTAMP_MICROS);
+        let last = parse_iso8601_utc_micros(b"9999-12-31T23:59:59.999999Z").unwrap();
+        assert_eq!(last, MAX_TIMESTAMP_MICROS);
+        assert!(timestamp_in_range(first) && timestamp_in_range(last));
+        assert!(!timestamp_in_range(first - 1) && !timestamp_in_range(last + 1));
+        assert!(!timestamp_in_range(i64::MIN) && !timestamp_in_range(i64::MAX));
+        // Year 0 (1 BC) is a valid proleptic date but outside the range: refused like a typo.
+        assert_eq!(parse_iso8601_utc_micros(b"0000-12-31T23:59:59Z"), None);
+        assert_eq!(parse_date(b"0000-01-01"), None);
+        assert!("0000-01-01".parse::<Date>().is_err());
+        assert_eq!(Date::new(10_000, 1, 1), None);
+        assert_eq!(
+            format_micros_utc(MAX_TIMESTAMP_MICROS),
+            "9999-12-31T23:59:59.999999Z"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::io::BufRead;
 use ingest_runtime::csv::{CsvReader, MAX_RECORD_BYTES, Next, Record};
 use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
 use ingest_runtime::table::{Column, ColumnType, TableSchema};
+use ingest_runtime::time::timestamp_in_range;
 
 /// Columns the export must have.
 pub const REQUIRED: [&str; 5] = ["customerid", "licenseid", "issuedat", "expiresat", "number"];
@@ -183,8 +184,19 @@ impl<'a> License<'a> {
             return Err(expected(cols.licenseid, names, "a license id", licenseid));
         }
         let millis = |i: usize| {
-            parse_millis(field(i))
-                .ok_or_else(|| expected(i, names, "epoch milliseconds (an integer)", field(i)))
+            let ms = parse_millis(field(i))
+                .ok_or_else(|| expected(i, names, "epoch milliseconds (an integer)", field(i)))?;
+            // Snowflake's TIMESTAMP holds years 1 to 9999; one value outside would abort the
+            // whole COPY, so the line goes to the rejects with its reason instead.
+            if !timestamp_in_range(ms * 1000) {
+                return Err(expected(
+                    i,
+                    names,
+                    "epoch milliseconds in years 1 to 9999 (-62135596800000 to 253402300799999)",
+                    field(i),
+                ));
+            }
+            Ok(ms)
         };
         let issuedat_ms = millis(cols.issuedat)?;
         let expiresat_ms = millis(cols.expiresat)?;

@@ -143,3 +143,47 @@ fn an_unterminated_quote_fails_the_file_with_its_line() {
         "{msg}"
     );
 }
+
+/// Snowflake's TIMESTAMP holds years 1 to 9999: the edges load, one millisecond beyond goes to
+/// the rejects with its reason (instead of aborting the whole COPY of the day).
+#[test]
+fn timestamps_outside_years_1_to_9999_are_rejected_at_the_edges() {
+    let sink = parse("timestamp-range.csv");
+    let loaded: Vec<&str> = sink
+        .rows
+        .iter()
+        .map(|r| r.text("licenseid").unwrap())
+        .collect();
+    assert_eq!(loaded, ["lic-min", "lic-max"]);
+    assert_eq!(
+        format_micros_utc(sink.rows[0].int("issuedat").unwrap()),
+        "0001-01-01T00:00:00.000000Z"
+    );
+    assert_eq!(
+        format_micros_utc(sink.rows[1].int("expiresat").unwrap()),
+        "9999-12-31T23:59:59.999000Z"
+    );
+    let range = "epoch milliseconds in years 1 to 9999 (-62135596800000 to 253402300799999)";
+    let got: Vec<(u64, String)> = sink
+        .rejects
+        .iter()
+        .map(|r| (r.line, r.reason.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                4,
+                format!("column 6 (issuedat): expected {range}, got \"-62135596800001\"")
+            ),
+            (
+                5,
+                format!("column 7 (expiresat): expected {range}, got \"253402300800000\"")
+            ),
+            (
+                6,
+                format!("column 7 (expiresat): expected {range}, got \"9000000000000000\"")
+            ),
+        ]
+    );
+}

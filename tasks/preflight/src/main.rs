@@ -416,7 +416,11 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
         };
         rows.push(Row::new(
             "warehouse",
-            cli.warehouse.clone().unwrap_or_else(|| "(no URL)".into()),
+            // The report names the target, never a credential pasted into the URL.
+            cli.warehouse.as_deref().map_or_else(
+                || "(no URL)".into(),
+                ingest_runtime::warehouse::redacted_url,
+            ),
             all_jobs.clone(),
             status,
             detail,

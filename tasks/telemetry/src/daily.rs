@@ -611,9 +611,10 @@ fn id_prefix(id: &[u8]) -> u64 {
 }
 
 fn spill_error(e: io::Error) -> ReadError {
-    ReadError::Sink(
-        format!("server_daily: reading the spilled pings in $TMPDIR failed: {e}").into(),
-    )
+    ReadError::from(ingest_runtime::format::TempSpaceError::new(
+        "server_daily: reading the spilled pings back",
+        e,
+    ))
 }
 
 /// Merges every worker's runs and writes `server_daily` (derived table `table`) in (day, server)
@@ -839,6 +840,36 @@ mod tests {
                 _ => assert!(!excluded, "{id}"),
             }
         }
+    }
+
+    /// A full disk under the spill (the kernel's /dev/full answers every write with ENOSPC):
+    /// the error is the runtime's `$TMPDIR` error, transient (exit 4), not an internal one.
+    #[test]
+    fn a_full_spill_disk_is_a_transient_tmpdir_error() {
+        let mut state = DailyState::with_run_bytes(200);
+        state.spill = Some(Spill {
+            file: File::options().write(true).open("/dev/full").unwrap(),
+            runs: Vec::new(),
+            len: 0,
+        });
+        let err = (0..50)
+            .find_map(|i| state.add(&ping("server", 1_000 + i, 1, 1, false)).err())
+            .expect("a write to /dev/full fails");
+        assert_eq!(err.raw_os_error(), Some(28), "{err}");
+        let err = ingest_runtime::error::RunError::from(
+            ingest_runtime::format::TempSpaceError::new("server_daily: spilling pings", err),
+        );
+        assert_eq!(err.kind().exit_code(), 4);
+        let text = ingest_runtime::error::error_chain(&err).join(": ");
+        assert!(
+            text.contains("server_daily: spilling pings in $TMPDIR ("),
+            "{text}"
+        );
+        assert!(
+            text.contains(" free of ") && text.contains("sizeLimit"),
+            "{text}"
+        );
+        assert!(text.contains("No space left on device"), "{text}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::io::BufRead;
 
 use ingest_runtime::cloudfront::{self, CloudFrontReader, Field, LOG_COLUMNS};
 use ingest_runtime::format::{
-    DerivedSink, DerivedTable, FormatState, ReadError, RecordFormat, RecordSink,
+    DerivedSink, DerivedTable, FormatState, ReadError, RecordFormat, RecordSink, TempSpaceError,
 };
 use ingest_runtime::table::{Column, ColumnType, TableSchema};
 
@@ -129,9 +129,7 @@ impl RecordFormat for TelemetryFormat {
                 };
                 ping.flags = ping.own_flags();
                 state.add(&ping).map_err(|e| {
-                    ReadError::Sink(
-                        format!("server_daily: spilling pings to $TMPDIR failed: {e}").into(),
-                    )
+                    ReadError::from(TempSpaceError::new("server_daily: spilling pings", e))
                 })?;
             }
             let parts = p.version_parts;

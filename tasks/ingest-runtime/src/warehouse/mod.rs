@@ -69,12 +69,141 @@ pub struct SnowflakeConfig {
     pub max_attempts: u32,
 }
 
+/// `--warehouse` values of these parameters are shown as given (when they are plain words); any
+/// other parameter's value is redacted.
+const SHOWN_PARAMETERS: [&str; 6] = [
+    "stage",
+    "warehouse",
+    "role",
+    "query_timeout",
+    "request_timeout",
+    "max_attempts",
+];
+
+/// A `--warehouse` value (or any URL) fit for logs, errors, alerts and re-run commands: user
+/// info (`user:password@`), fragments, and the values of parameters not known to be harmless are
+/// replaced by `[redacted]`; `endpoint=` is redacted the same way, recursively. Works on values
+/// that do not parse as URLs too (an error message must not quote those either).
+pub fn redacted_url(value: &str) -> String {
+    redact(value, 0)
+}
+
+fn redact(value: &str, depth: u8) -> String {
+    use crate::secret::REDACTED;
+    let plain = |s: &str| {
+        s.len() <= 255
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-$@".contains(&b))
+    };
+    let value = value.trim();
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return REDACTED.to_owned();
+    };
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric()) || depth > 1 {
+        return REDACTED.to_owned();
+    }
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, _)) => (r, true),
+        None => (rest, false),
+    };
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut out = format!("{scheme}://");
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            out.push_str(REDACTED);
+            out.push('@');
+            host
+        }
+        None => authority,
+    };
+    let (name, port) = host.rsplit_once(':').unwrap_or((host, ""));
+    if plain(name) && !name.contains('@') {
+        out.push_str(name);
+    } else {
+        out.push_str(REDACTED);
+    }
+    if !port.is_empty() {
+        out.push(':');
+        out.push_str(if port.bytes().all(|b| b.is_ascii_digit()) {
+            port
+        } else {
+            REDACTED
+        });
+    }
+    if !path.is_empty() || rest.contains('/') {
+        let segments: Vec<&str> = path
+            .split('/')
+            .map(|seg| if plain(seg) { seg } else { REDACTED })
+            .collect();
+        out.push('/');
+        out.push_str(&segments.join("/"));
+    }
+    if !query.is_empty() {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if !plain(k) {
+                    return REDACTED.to_owned();
+                }
+                let v = percent_decode(v);
+                let shown = if k == "endpoint" {
+                    redact(&v, depth + 1)
+                } else if SHOWN_PARAMETERS.contains(&k) && plain(&v) {
+                    v
+                } else {
+                    REDACTED.to_owned()
+                };
+                format!("{k}={shown}")
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    if fragment {
+        out.push('#');
+        out.push_str(REDACTED);
+    }
+    out
+}
+
+/// `%XX` and `+` decoded (as in a query string); invalid escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? * 16 + hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match (bytes[i], escaped) {
+            (_, Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, None) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl SnowflakeConfig {
     /// Parses `snowflake://<account>/<database>[/<schema>]?stage=..&warehouse=..&role=..`.
+    /// Errors quote the value through [`redacted_url`] only: it may hold a password by mistake.
     pub fn parse(value: &str, user: Option<&str>) -> Result<SnowflakeConfig, String> {
+        let shown = redacted_url(value);
         let bad = |why: &str| {
             format!(
-                "--warehouse {value:?}: {why}; expected snowflake://<account>/<database>[/<schema>]?stage=<stage>[&warehouse=..][&role=..]"
+                "--warehouse {shown}: {why}; expected snowflake://<account>/<database>[/<schema>]?stage=<stage>[&warehouse=..][&role=..]"
             )
         };
         let url = reqwest::Url::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -146,6 +275,11 @@ impl SnowflakeConfig {
                         .ok()
                         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
                         .ok_or_else(|| bad("endpoint must be an http(s) URL"))?;
+                    if !endpoint.username().is_empty() || endpoint.password().is_some() {
+                        return Err(bad(
+                            "credentials do not belong in endpoint= (SNOWFLAKE_USER, SNOWFLAKE_PRIVATE_KEY or SNOWFLAKE_PASSWORD)",
+                        ));
+                    }
                     config.endpoint = endpoint;
                 }
                 "query_timeout" => config.query_timeout = secs("query_timeout", &v)?,
@@ -215,8 +349,9 @@ fn check_ident(what: &str, value: &str, parts: usize) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
+        // The value is not quoted: a bad one may be a credential pasted in the wrong place.
         Err(format!(
-            "--warehouse {what} {value:?}: expected a plain identifier (letters, digits, _ and $)"
+            "--warehouse {what}: expected a plain identifier (letters, digits, _ and $)"
         ))
     }
 }
@@ -260,7 +395,7 @@ pub enum StatementKind {
     Begin,
     Delete,
     Copy { table: usize, files: usize },
-    Stamp,
+    Stamp { table: usize },
     Commit,
 }
 
@@ -302,6 +437,44 @@ pub fn setup_statements(config: &SnowflakeConfig, plan: &LoadPlan) -> Vec<Statem
         .collect()
 }
 
+/// Schema drift: `CREATE TABLE IF NOT EXISTS` leaves an older table as it is, and
+/// `MATCH_BY_COLUMN_NAME` would silently drop a Parquet column the table lacks. Per table: a
+/// probe selecting every column (fails when one is missing), and the additive fix run only then,
+/// one `ADD COLUMN IF NOT EXISTS` per column (never a drop or a type change).
+pub fn schema_statements(
+    config: &SnowflakeConfig,
+    table: &LoadTable,
+) -> (Statement, Vec<Statement>) {
+    let name = config.qualified(&table.table);
+    let columns: Vec<(String, &str)> = table
+        .columns
+        .iter()
+        .map(|c| (quote_ident(c.name), c.ty.sql_name()))
+        .chain(std::iter::once((quote_ident(DATE_COLUMN), "DATE")))
+        .collect();
+    let probe = Statement {
+        kind: StatementKind::Create,
+        label: format!("the columns of {name}"),
+        sql: format!(
+            "SELECT {} FROM {name} LIMIT 0",
+            columns
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let adds = columns
+        .iter()
+        .map(|(c, ty)| Statement {
+            kind: StatementKind::Create,
+            label: format!("ALTER TABLE {name} ADD COLUMN {c}"),
+            sql: format!("ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {c} {ty}"),
+        })
+        .collect();
+    (probe, adds)
+}
+
 /// The transaction: per table, delete the date, copy the listed files, stamp the date.
 pub fn load_statements(config: &SnowflakeConfig, plan: &LoadPlan) -> Vec<Statement> {
     let date = format!("'{}'::DATE", plan.date);
@@ -340,7 +513,7 @@ pub fn load_statements(config: &SnowflakeConfig, plan: &LoadPlan) -> Vec<Stateme
             });
         }
         out.push(Statement {
-            kind: StatementKind::Stamp,
+            kind: StatementKind::Stamp { table: i },
             label: format!("UPDATE {name}"),
             sql: format!(
                 "UPDATE {name} SET {dt} = {date} WHERE {dt} IS NULL AND {} = {}",
@@ -409,6 +582,19 @@ pub enum WarehouseError {
         files: usize,
         detail: String,
     },
+    #[error(
+        "cannot verify {statement}: Snowflake returned neither its per-file result nor the stamped row count in JSON (Arrow or chunked results); the transaction was rolled back. Check the account's *_QUERY_RESULT_FORMAT parameters"
+    )]
+    Unverified { statement: String },
+    /// COMMIT was sent but no answer says whether it took effect (a lost reply, or a signal
+    /// while it ran): Snowflake may hold the new rows or the previous ones.
+    #[error(
+        "the outcome of COMMIT is unknown: Snowflake may hold this run's rows or the previous ones, and the lake keeps this run's files. Re-run the date: the load is idempotent and makes the lake and the warehouse agree"
+    )]
+    CommitUnknown {
+        #[source]
+        source: Box<WarehouseError>,
+    },
     #[error("{0}")]
     Config(String),
     #[error("interrupted")]
@@ -421,12 +607,17 @@ impl WarehouseError {
             WarehouseError::Unavailable { .. }
             | WarehouseError::Timeout { .. }
             | WarehouseError::SessionExpired
-            | WarehouseError::Protocol { .. } => FailureKind::Transient,
+            | WarehouseError::Protocol { .. }
+            | WarehouseError::CommitUnknown { .. } => FailureKind::Transient,
             WarehouseError::Auth { .. }
             | WarehouseError::Config(_)
-            | WarehouseError::FilesNotLoaded { .. } => FailureKind::Config,
+            | WarehouseError::Unverified { .. } => FailureKind::Config,
             WarehouseError::Statement { kind, .. } => *kind,
-            WarehouseError::RowMismatch { .. } => FailureKind::Data,
+            // The README's contract: a COPY that reports fewer files or rows than the lake
+            // partition holds is a data error (exit 3), rolled back.
+            WarehouseError::RowMismatch { .. } | WarehouseError::FilesNotLoaded { .. } => {
+                FailureKind::Data
+            }
             WarehouseError::Cancelled => FailureKind::Interrupted,
         }
     }
@@ -545,20 +736,54 @@ async fn run_load(
     for s in setup_statements(config, plan) {
         client.execute(&s.label, &s.sql).await?;
     }
+    for t in &plan.tables {
+        let (probe, adds) = schema_statements(config, t);
+        match client.execute(&probe.label, &probe.sql).await {
+            Ok(_) => {}
+            Err(WarehouseError::Statement { message, .. }) => {
+                tracing::warn!(
+                    table = %t.table, reason = %message,
+                    "the Snowflake table lacks columns the lake has; adding them (additive)"
+                );
+                for s in adds {
+                    client.execute(&s.label, &s.sql).await?;
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
     let statements = load_statements(config, plan);
     let mut report = LoadReport {
         files: plan.tables.iter().map(|t| t.files.len()).sum(),
         ..LoadReport::default()
     };
     let mut copied: Vec<Option<u64>> = vec![Some(0); plan.tables.len()];
+    // Rows the UPDATE stamped per table: every row the COPYs of this transaction loaded (they
+    // alone have no date yet). A DML count comes back as JSON even where a COPY result does
+    // not, so it verifies a COPY whose result could not be read.
+    let mut stamped: Vec<Option<u64>> = vec![None; plan.tables.len()];
     let mut in_transaction = false;
     let result: Result<(), WarehouseError> = async {
         for s in &statements {
             if s.kind == StatementKind::Commit {
-                check_copied(plan, &copied)?;
+                check_copied(plan, &copied, &stamped)?;
                 client.check_cancelled()?;
             }
-            let result = client.execute(&s.label, &s.sql).await?;
+            let result = if s.kind == StatementKind::Commit {
+                match commit(client, &s.label, &s.sql).await {
+                    Ok(r) => r,
+                    // Snowflake answered that COMMIT failed: nothing was committed.
+                    Err(e @ WarehouseError::Statement { .. }) => return Err(e),
+                    Err(e) => {
+                        in_transaction = false; // no ROLLBACK: it may have committed
+                        return Err(WarehouseError::CommitUnknown {
+                            source: Box::new(e),
+                        });
+                    }
+                }
+            } else {
+                client.execute(&s.label, &s.sql).await?
+            };
             match &s.kind {
                 StatementKind::Begin => in_transaction = true,
                 StatementKind::Commit => in_transaction = false,
@@ -574,7 +799,8 @@ async fn run_load(
                         _ => None,
                     };
                 }
-                StatementKind::Create | StatementKind::Stamp => {}
+                StatementKind::Stamp { table } => stamped[*table] = result.affected_rows(),
+                StatementKind::Create => {}
             }
         }
         Ok(())
@@ -594,18 +820,67 @@ async fn run_load(
     }
 }
 
-/// Every table's COPY loaded the rows its files hold (when Snowflake reported the counts).
-fn check_copied(plan: &LoadPlan, copied: &[Option<u64>]) -> Result<(), WarehouseError> {
-    for (t, loaded) in plan.tables.iter().zip(copied) {
-        if let (Some(loaded), Some(expected)) = (*loaded, t.expected_rows)
-            && loaded != expected
-        {
-            return Err(WarehouseError::RowMismatch {
-                statement: format!("COPY INTO {}", t.table),
-                loaded,
-                files: t.files.len(),
-                expected,
-            });
+/// How long a COMMIT under way may still take after a signal before its outcome is declared
+/// unknown (it normally answers in milliseconds; the pod's grace period is longer).
+const COMMIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs COMMIT without letting a signal cut it off mid-request: a cut COMMIT may or may not have
+/// taken effect. After a signal it gets [`COMMIT_GRACE`] to answer; then the outcome is unknown.
+async fn commit(
+    client: &mut SnowflakeClient,
+    label: &str,
+    sql: &str,
+) -> Result<snowflake::QueryResult, WarehouseError> {
+    let cancel = client.take_cancel();
+    let signalled = async {
+        match cancel.clone() {
+            Some(mut c) => {
+                let _ = c.wait_for(|v| *v).await;
+                tokio::time::sleep(COMMIT_GRACE).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        r = client.execute(label, sql) => r,
+        () = signalled => Err(WarehouseError::Protocol {
+            what: label.to_owned(),
+            detail: format!("interrupted, and no reply within {} s", COMMIT_GRACE.as_secs()),
+        }),
+    };
+    if let Some(c) = cancel {
+        client.set_cancel(c);
+    }
+    result
+}
+
+/// Every table's COPY loaded exactly the rows its files hold. Fails closed: the count must be
+/// read from the COPY result (JSON) or, when that could not be read (Arrow, chunked), from the
+/// UPDATE that stamped the rows; with neither, the load is not committed.
+fn check_copied(
+    plan: &LoadPlan,
+    copied: &[Option<u64>],
+    stamped: &[Option<u64>],
+) -> Result<(), WarehouseError> {
+    for ((t, loaded), stamped) in plan.tables.iter().zip(copied).zip(stamped) {
+        let Some(expected) = t.expected_rows else {
+            continue;
+        };
+        let statement = format!("COPY INTO {}", t.table);
+        // The COPY's own count when readable; the stamp count only stands in for it (fakesnow,
+        // the test double, reports 0 for an UPDATE of rows a COPY loaded in the same
+        // transaction, so the two are not compared).
+        match loaded.or(*stamped) {
+            Some(seen) if seen != expected => {
+                return Err(WarehouseError::RowMismatch {
+                    statement,
+                    loaded: seen,
+                    files: t.files.len(),
+                    expected,
+                });
+            }
+            Some(_) => {}
+            None => return Err(WarehouseError::Unverified { statement }),
         }
     }
     Ok(())
@@ -672,6 +947,75 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_the_url_are_never_echoed() {
+        for (value, want) in [
+            (
+                "snowflake://svc:SENTINEL-pw@acct/DB/S?stage=LAKE&warehouse=WH",
+                "snowflake://[redacted]@acct/DB/S?stage=LAKE&warehouse=WH",
+            ),
+            (
+                "snowflake://acct/DB?stage=S&endpoint=http://u:SENTINEL-pw@127.0.0.1:8080/",
+                "snowflake://acct/DB?stage=S&endpoint=http://[redacted]@127.0.0.1:8080/",
+            ),
+            (
+                "snowflake://acct/DB?stage=S&endpoint=http%3A%2F%2Fu%3ASENTINEL-pw%40h%3A1",
+                "snowflake://acct/DB?stage=S&endpoint=http://[redacted]@h:1",
+            ),
+            (
+                "snowflake://acct/DB?stage=S&endpoint=https://h/?token=SENTINEL-pw",
+                "snowflake://acct/DB?stage=S&endpoint=https://h/?token=[redacted]",
+            ),
+            (
+                "snowflake://acct/DB?stage=S&password=SENTINEL-pw",
+                "snowflake://acct/DB?stage=S&password=[redacted]",
+            ),
+            (
+                "snowflake://svc:SENTINEL-pw/DB?stage=S",
+                "snowflake://svc:[redacted]/DB?stage=S",
+            ),
+            (
+                "snowflake://acct/DB?stage=S#SENTINEL-pw",
+                "snowflake://acct/DB?stage=S#[redacted]",
+            ),
+            (
+                "snowflake://acct/SENTINEL%20pw?stage=S",
+                "snowflake://acct/[redacted]?stage=S",
+            ),
+            ("svc:SENTINEL-pw", "[redacted]"),
+            (
+                "snowflake://acct/DB?stage=S&query_timeout=30",
+                "snowflake://acct/DB?stage=S&query_timeout=30",
+            ),
+        ] {
+            assert_eq!(redacted_url(value), want, "{value}");
+            if let Err(err) = SnowflakeConfig::parse(value, Some("svc")) {
+                assert!(!err.contains("SENTINEL"), "{value}: {err}");
+            }
+        }
+        for value in [
+            "snowflake://svc:SENTINEL-pw@acct/DB?stage=S",
+            "snowflake://acct/DB?stage=S&endpoint=http://u:SENTINEL-pw@127.0.0.1:8080",
+            "snowflake://acct/DB?stage=S&endpoint=http://:SENTINEL-pw@127.0.0.1:8080",
+            "snowflake://acct/DB?stage=S&role=SENTINEL;pw",
+            "snowflake://acct/DB?stage=SENTINEL%27pw",
+            "snowflake://svc:SENTINEL-pw/DB?stage=S",
+            "svc:SENTINEL-pw",
+        ] {
+            let err = SnowflakeConfig::parse(value, Some("svc")).unwrap_err();
+            assert!(!err.contains("SENTINEL"), "{value}: {err}");
+        }
+        let err = SnowflakeConfig::parse(
+            "snowflake://a/DB?stage=S&endpoint=http://u:p@127.0.0.1:1",
+            Some("u"),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("credentials do not belong in endpoint="),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_load_sql() {
         let c = config();
         let plan = LoadPlan {
@@ -709,7 +1053,7 @@ mod tests {
                     files: 1000
                 },
                 StatementKind::Copy { table: 0, files: 1 },
-                StatementKind::Stamp,
+                StatementKind::Stamp { table: 0 },
                 StatementKind::Commit
             ]
         );
@@ -725,6 +1069,44 @@ mod tests {
             load[4].sql,
             "UPDATE \"RAW\".\"INGEST\".\"LOGS_US_NEW\" SET \"DT\" = '2026-11-20'::DATE WHERE \"DT\" IS NULL AND \"_RUN_ID\" = 'it''s-a-run'"
         );
+    }
+
+    /// The COPY check fails closed: an unreadable COPY result (None) passes only when the
+    /// stamped row count confirms it.
+    #[test]
+    fn the_copy_check_fails_closed() {
+        let plan = LoadPlan {
+            job: "push-logs",
+            date: "2026-11-20".parse().unwrap(),
+            run_id: "r".into(),
+            tables: vec![LoadTable {
+                table: TableName::parse("s.t").unwrap(),
+                columns: Vec::new(),
+                relative: PathBuf::from("s/t/dt=2026-11-20"),
+                files: vec!["a.parquet".into()],
+                expected_rows: Some(10),
+            }],
+        };
+        let check =
+            |copied: Option<u64>, stamped: Option<u64>| check_copied(&plan, &[copied], &[stamped]);
+        assert!(check(Some(10), Some(10)).is_ok());
+        assert!(check(Some(10), None).is_ok());
+        assert!(
+            check(None, Some(10)).is_ok(),
+            "Arrow COPY result, JSON stamp count"
+        );
+        for (copied, stamped) in [(None, Some(9)), (Some(9), None), (Some(9), Some(10))] {
+            let err = check(copied, stamped).unwrap_err();
+            assert!(matches!(err, WarehouseError::RowMismatch { .. }), "{err}");
+            assert_eq!(err.kind().exit_code(), 3);
+        }
+        let err = check(None, None).unwrap_err();
+        assert!(matches!(err, WarehouseError::Unverified { .. }), "{err}");
+        assert!(
+            err.to_string().contains("cannot verify COPY INTO s.t"),
+            "{err}"
+        );
+        assert_eq!(err.kind().exit_code(), 2);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - **Replies**: only `success`, `code`, `message`, `data.token`, `data.rowtype` and
 //!   `data.rowset` are required. Everything else real Snowflake sends (session id, master token,
 //!   validity, `returned`, version) is optional, since fakesnow's server (the test double) omits
-//!   it. Results in Arrow format (which this client does not decode) are reported as "no rows".
+//!   it. The login pins JSON results; a result that still comes as Arrow (which this client does
+//!   not decode) or in chunks is marked unreadable, and the load verifies it another way or fails.
 //! - **Secrets**: the password, the private key, the JWT and the session tokens are never
 //!   formatted into an error or a log line; errors carry Snowflake's code and message.
 
@@ -75,7 +76,22 @@ impl Credentials {
             "ENCRYPTED PRIVATE KEY" => {
                 return Err("encrypted keys are not supported: store the key unencrypted (openssl pkcs8 -topk8 -nocrypt) in the Kubernetes secret".into());
             }
-            other => return Err(format!("expected a PEM private key, found {other:?}")),
+            // Only known labels are named (see pem_decode: the label is never echoed as such).
+            other => {
+                let known = [
+                    "CERTIFICATE",
+                    "PUBLIC KEY",
+                    "RSA PUBLIC KEY",
+                    "EC PRIVATE KEY",
+                ];
+                return Err(match known.iter().find(|k| **k == other) {
+                    Some(k) => format!("expected a PEM private key, found a {k}"),
+                    None => {
+                        "expected a PEM private key (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"
+                            .into()
+                    }
+                });
+            }
         };
         let fingerprint = base64::engine::general_purpose::STANDARD.encode(ring::digest::digest(
             &ring::digest::SHA256,
@@ -126,25 +142,37 @@ fn account_locator(account: &str) -> String {
         .to_ascii_uppercase()
 }
 
+/// The label and DER bytes of the first PEM block. Never panics, and its errors quote nothing of
+/// the input (a mangled key's bytes could end up anywhere in it, even in the label).
 fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), String> {
+    const BEGIN: &str = "-----BEGIN ";
     let begin = pem
-        .find("-----BEGIN ")
+        .find(BEGIN)
         .ok_or("not a PEM block (no -----BEGIN line)")?;
-    let rest = &pem[begin + 11..];
-    let label_end = rest.find("-----").ok_or("malformed PEM header")?;
-    let label = rest[..label_end].to_owned();
-    let body_start = label_end + 5;
-    let end = rest
-        .find("-----END ")
-        .ok_or("malformed PEM (no -----END line)")?;
-    let body: String = rest[body_start..end]
+    let after = &pem[begin + BEGIN.len()..];
+    let (header, body_and_rest) = after.split_once('\n').unwrap_or((after, ""));
+    let label = header
+        .trim_end()
+        .strip_suffix("-----")
+        .ok_or("malformed PEM: the -----BEGIN line does not end with -----")?;
+    // RFC 7468 labels are short upper-case words; anything else is part of a mangled key.
+    if label.is_empty()
+        || label.len() > 64
+        || !label.bytes().all(|b| b.is_ascii_uppercase() || b == b' ')
+    {
+        return Err("malformed PEM: the -----BEGIN line holds no valid label".into());
+    }
+    let end = body_and_rest
+        .find(&format!("-----END {label}-----"))
+        .ok_or("malformed PEM: no -----END line matching the -----BEGIN line")?;
+    let body: String = body_and_rest[..end]
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(body)
         .map_err(|_| "the PEM body is not valid base64".to_owned())?;
-    Ok((label, der))
+    Ok((label.to_owned(), der))
 }
 
 /// Wraps a PKCS#1 `RSAPublicKey` into the DER `SubjectPublicKeyInfo` Snowflake fingerprints.
@@ -184,7 +212,10 @@ pub struct QueryResult {
     /// Column names (upper-cased); empty when the reply had no JSON rowset.
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
-    /// False when the rows came in a format this client does not decode (Arrow).
+    /// True only when `rows` is the whole result: a JSON rowset (`queryResultFormat` absent or
+    /// `json`) that is not split into further chunks. False for Arrow (`rowsetBase64`, which
+    /// this client does not decode), for chunked results and for replies without a rowset:
+    /// such a result cannot be checked, and checks must fail closed.
     pub json: bool,
 }
 
@@ -203,8 +234,52 @@ impl QueryResult {
         self.rows.first()?.first()?.as_deref()?.parse().ok()
     }
 
+    /// Reads a statement's `data` object. Only a complete JSON rowset counts as readable.
+    pub fn from_data(data: &Value) -> QueryResult {
+        let rows = data["rowset"].as_array();
+        let format = data["queryResultFormat"].as_str().unwrap_or("json");
+        let chunked = data["chunks"].as_array().is_some_and(|c| !c.is_empty())
+            || match (data["total"].as_u64(), rows) {
+                (Some(total), Some(rows)) => total > rows.len() as u64,
+                _ => false,
+            };
+        QueryResult {
+            query_id: data["queryId"].as_str().map(str::to_owned),
+            columns: data["rowtype"]
+                .as_array()
+                .map(|cols| {
+                    cols.iter()
+                        .map(|c| c["name"].as_str().unwrap_or("").to_ascii_uppercase())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            rows: rows
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| {
+                            r.as_array()
+                                .map(|cells| {
+                                    cells
+                                        .iter()
+                                        .map(|v| match v {
+                                            Value::Null => None,
+                                            Value::String(s) => Some(s.clone()),
+                                            other => Some(other.to_string()),
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            json: rows.is_some() && format.eq_ignore_ascii_case("json") && !chunked,
+        }
+    }
+
     /// Checks COPY's per-file result (every file `LOADED`, as many files as listed) and
-    /// returns the rows loaded; `None` when the reply carried no JSON rows to check.
+    /// returns the rows loaded; `None` when the result cannot be read (Arrow, chunked): the
+    /// caller must then verify the load another way or fail (see `warehouse::run_load`).
     pub fn copy_rows_loaded(
         &self,
         statement: &str,
@@ -312,6 +387,12 @@ impl SnowflakeClient {
         self.cancel = Some(cancel);
     }
 
+    /// Removes the cancellation signal (for a request that must not be cut off); put it back
+    /// with [`SnowflakeClient::set_cancel`].
+    pub fn take_cancel(&mut self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.cancel.take()
+    }
+
     pub fn check_cancelled(&self) -> Result<(), WarehouseError> {
         if self.cancel.as_ref().is_some_and(|c| *c.borrow()) {
             return Err(WarehouseError::Cancelled);
@@ -319,10 +400,13 @@ impl SnowflakeClient {
         Ok(())
     }
 
+    /// The endpoint for messages: scheme, host and port only (a query could hold a token).
     fn endpoint(&self) -> String {
-        let mut url = self.config.endpoint.clone();
-        url.set_path("");
-        url.to_string().trim_end_matches('/').to_owned()
+        let e = &self.config.endpoint;
+        match e.port() {
+            Some(port) => format!("{}://{}:{port}", e.scheme(), e.host_str().unwrap_or("")),
+            None => format!("{}://{}", e.scheme(), e.host_str().unwrap_or("")),
+        }
     }
 
     fn url(&self, path_and_query: &str) -> Result<reqwest::Url, WarehouseError> {
@@ -365,6 +449,13 @@ impl SnowflakeClient {
                 // blocking it for Snowflake's default of 12 hours.
                 "LOCK_TIMEOUT": cfg.query_timeout.as_secs(),
                 "ABORT_DETACHED_QUERY": true,
+                // Results as JSON rowsets, which this client reads (the server picks the
+                // format by client type; pin it for every type). A result that still comes
+                // as Arrow or in chunks is detected and never passes a check unread.
+                "JDBC_QUERY_RESULT_FORMAT": "JSON",
+                "ODBC_QUERY_RESULT_FORMAT": "JSON",
+                "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": "JSON",
+                "GO_QUERY_RESULT_FORMAT": "JSON",
             },
         });
         let now = std::time::SystemTime::now()
@@ -517,40 +608,7 @@ impl SnowflakeClient {
                 message: message_of(&doc),
             });
         }
-        let data = &doc["data"];
-        let rows = data["rowset"].as_array();
-        let result = QueryResult {
-            query_id: data["queryId"].as_str().map(str::to_owned),
-            columns: data["rowtype"]
-                .as_array()
-                .map(|cols| {
-                    cols.iter()
-                        .map(|c| c["name"].as_str().unwrap_or("").to_ascii_uppercase())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            rows: rows
-                .map(|rows| {
-                    rows.iter()
-                        .map(|r| {
-                            r.as_array()
-                                .map(|cells| {
-                                    cells
-                                        .iter()
-                                        .map(|v| match v {
-                                            Value::Null => None,
-                                            Value::String(s) => Some(s.clone()),
-                                            other => Some(other.to_string()),
-                                        })
-                                        .collect()
-                                })
-                                .unwrap_or_default()
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            json: rows.is_some(),
-        };
+        let result = QueryResult::from_data(&doc["data"]);
         tracing::info!(
             statement = label,
             query_id = result.query_id.as_deref().unwrap_or(""),
@@ -966,6 +1024,60 @@ mod tests {
         );
     }
 
+    /// Truncated and mangled keys (every prefix, every single-byte deletion, dashes and newlines
+    /// dropped or moved) give an error, never a panic, and no error quotes the key's bytes.
+    #[test]
+    fn mangled_pems_are_errors_that_quote_nothing() {
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQsentinelKEYBYTES\n\
+                    zzSENTINELzzQIDAQABAoIBAGsentinelAbCdEfGhIjKlMnOpQrStUvWxYz0123456\n";
+        let good = format!("-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----\n");
+        let mut cases: Vec<String> = Vec::new();
+        for i in 0..=good.len() {
+            cases.push(good[..i].to_owned());
+            if i < good.len() {
+                cases.push(format!("{}{}", &good[..i], &good[i + 1..]));
+                cases.push(format!("{}-----END {}", &good[..i], &good[i..]));
+                cases.push(format!("{}\n{}", &good[..i], &good[i..]));
+            }
+        }
+        for (from, to) in [
+            ("KEY-----\nMIIE", "KEY\nMIIE"),
+            ("KEY-----\nMIIE", "KEY-\nMIIE"),
+            ("KEY-----\nMIIE", "KEY-----MIIE"),
+            ("-----END PRIVATE KEY-----", "-----END PRIVATE KEY"),
+            ("-----END PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"),
+            ("-----END PRIVATE KEY-----", ""),
+            (
+                "-----BEGIN PRIVATE KEY-----",
+                "-----BEGIN PRIVATE KEY-----\n-----BEGIN ",
+            ),
+            ("-----BEGIN PRIVATE KEY-----", "-----BEGIN -----"),
+            (
+                "-----BEGIN PRIVATE KEY-----",
+                "-----BEGIN -----END PRIVATE KEY-----",
+            ),
+        ] {
+            cases.push(good.replacen(from, to, 1));
+            cases.push(good.replacen(from, to, 1).replace('\n', "\\n"));
+        }
+        assert!(cases.len() > 500, "{}", cases.len());
+        for case in &cases {
+            // A panic fails the test; so does an error quoting the key.
+            if let Err(err) = Credentials::from_pem(case) {
+                let lower = err.to_ascii_lowercase();
+                assert!(
+                    !lower.contains("sentinel")
+                        && !lower.contains("miie")
+                        && !lower.contains("keybytes"),
+                    "{case:?}: {err}"
+                );
+            }
+        }
+        // The case the panic was found with: the BEGIN line lacks its trailing dashes.
+        let err = Credentials::from_pem(&good.replacen("KEY-----\n", "KEY\n", 1)).unwrap_err();
+        assert!(err.contains("does not end with -----"), "{err}");
+    }
+
     /// A scripted HTTP server: answers each request with the next (status, body) and records
     /// the requests.
     async fn scripted(replies: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<String>>>) {
@@ -1121,6 +1233,53 @@ mod tests {
         assert!(matches!(err, WarehouseError::SessionExpired), "{err}");
     }
 
+    /// Each shape a statement's result can take: only a complete JSON rowset is readable.
+    #[test]
+    fn results_are_readable_only_as_complete_json() {
+        let copy_rowtype = json!([{"name":"file"},{"name":"status"},{"name":"rows_parsed"},{"name":"rows_loaded"}]);
+        let json_full = QueryResult::from_data(&json!({
+            "queryResultFormat": "json", "rowtype": copy_rowtype, "total": 2, "returned": 2,
+            "rowset": [["a","LOADED","3","3"],["b","LOADED","4","4"]],
+        }));
+        assert!(json_full.json);
+        assert_eq!(json_full.copy_rows_loaded("COPY", 2).unwrap(), Some(7));
+        // Without queryResultFormat (older servers, fakesnow's DML replies): JSON.
+        let dml = QueryResult::from_data(
+            &json!({"rowtype":[{"name":"number of rows updated"}],"rowset":[["5"]]}),
+        );
+        assert_eq!(dml.affected_rows(), Some(5));
+        for (what, data) in [
+            (
+                "arrow",
+                json!({"queryResultFormat": "arrow", "rowtype": copy_rowtype, "rowsetBase64": "QVJST1cx", "total": 2}),
+            ),
+            (
+                "arrow, empty",
+                json!({"queryResultFormat": "arrow", "rowsetBase64": ""}),
+            ),
+            (
+                "json, chunked",
+                json!({
+                    "queryResultFormat": "json", "rowtype": copy_rowtype, "total": 3,
+                    "rowset": [["a","LOADED","3","3"]],
+                    "chunks": [{"url": "https://x/chunk1", "rowCount": 2}],
+                }),
+            ),
+            (
+                "json, total beyond the rowset",
+                json!({
+                    "rowtype": copy_rowtype, "total": 3, "rowset": [["a","LOADED","3","3"]],
+                }),
+            ),
+            ("no rowset", json!({"rowtype": copy_rowtype})),
+        ] {
+            let r = QueryResult::from_data(&data);
+            assert!(!r.json, "{what}");
+            assert_eq!(r.copy_rows_loaded("COPY", 2).unwrap(), None, "{what}");
+            assert_eq!(r.affected_rows(), None, "{what}");
+        }
+    }
+
     #[test]
     fn copy_results_are_checked() {
         let result = |rows: Vec<Vec<&str>>| QueryResult {
@@ -1140,7 +1299,9 @@ mod tests {
         ]);
         assert_eq!(ok.copy_rows_loaded("COPY", 2).unwrap(), Some(7));
         let missing = ok.copy_rows_loaded("COPY", 3).unwrap_err();
-        assert_eq!(missing.kind(), FailureKind::Config);
+        // README: fewer files loaded than listed is exit 3.
+        assert_eq!(missing.kind(), FailureKind::Data);
+        assert_eq!(missing.kind().exit_code(), 3);
         let skipped = result(vec![vec!["a", "LOAD_SKIPPED", "0", "0"]]);
         assert!(skipped.copy_rows_loaded("COPY", 1).is_err());
         let none = QueryResult {

@@ -42,6 +42,9 @@ from tests.harness import (
     start_job,
 )
 
+# The Snowflake tests' fixture (a stage, a proxy to fakesnow, the job's env), used as is.
+from tests.test_snowflake import SENTINEL_PASSWORD, snowflake, table_state  # noqa: F401
+
 DATE = "2026-11-20"
 TABLE = "push_proxy.logs_us_new"
 PREFIX = "AWSLogs/123456789012/elasticloadbalancing/us-east-1"
@@ -221,6 +224,39 @@ def test_too_many_rejects_alert_gives_commands_that_run_verbatim(tmp_path, webho
     assert 0 < len(query(listing)) <= 100
 
 
+def test_with_a_warehouse_the_alert_names_the_rejects_table_and_reruns_as_posted(
+    tmp_path,
+    s3,
+    snowflake,  # noqa: F811 (the imported fixture)
+    webhook,
+):
+    conn, _, env = snowflake
+    _, bucket = s3
+    bad = make_sample(tmp_path / "bad", 2, 200, "--malformed-every", "9")
+    # The pod's environment: the warehouse and its user come from env, as the DAG sets them.
+    pod_env = {**env, **airflow(1, 3, webhook.url)}
+    args = job_args(str(bad), f"s3://{bucket}/lake", "--threads", "2")
+    result = run_job("push-logs", *args, env=pod_env)
+    assert result.code == 3, result.stderr
+    rejected = result.summary()["rows_rejected"]
+    (post,) = webhook.posts
+
+    _, snowflake_sql = code_blocks(post, "sql")
+    assert '"DB"."INGEST"."LOGS_US_NEW_REJECTS"' in snowflake_sql
+    # The Snowflake query of the alert runs as posted and counts this date's rejects.
+    cur = conn.cursor()
+    cur.execute(snowflake_sql.rstrip(";"))
+    assert sum(n for _, n in cur.fetchall()) == rejected
+    rerun, accept = code_blocks(post, "sh")
+    for command in (rerun, accept):
+        assert f"--warehouse-user {env['SNOWFLAKE_USER']}" in command
+        assert SENTINEL_PASSWORD not in command
+    argv = shlex.split(accept)
+    accepted = run_job(argv[0], *argv[1:], env=pod_env)
+    assert accepted.code == 0, accepted.stderr
+    assert table_state(conn)[0] == accepted.summary()["rows_loaded"]
+
+
 # --- out of time ---------------------------------------------------------------------------------
 
 
@@ -395,10 +431,11 @@ class StalledWebhook:
 
 
 def sigterm_and_time(proc: subprocess.Popen, after: threading.Event | None = None):
-    if after is not None:
-        assert after.wait(30), "the job never got going"
-    else:
+    """Sends SIGTERM once `after` is set (or after 2 s); returns (seconds to exit, out, err)."""
+    if after is None:
         time.sleep(2)
+    elif not after.is_set():
+        assert after.wait(30), "the job never got going"
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:
@@ -445,3 +482,30 @@ def test_after_sigterm_everything_fits_the_grace_period(tmp_path, s3, moto_endpo
         print(f"SIGTERM with a hung step and a hanging webhook: exit after {elapsed:.1f} s")
     finally:
         hook.close()
+
+
+def test_sigterm_with_a_hung_warehouse_rollback_fits_the_grace_period(
+    tmp_path,
+    s3,
+    snowflake,  # noqa: F811 (the imported fixture)
+):
+    """Issue: ROLLBACK's HTTP timeout alone could outlast the grace period. Prints the time from
+    SIGTERM to exit when the COPY and then the ROLLBACK hang."""
+    _, bucket = s3
+    _, proxy, env = snowflake
+    source = make_sample(tmp_path / "sample", 2, 200)
+    proxy.stall_sql = re.compile(r"^(COPY INTO|ROLLBACK)")
+    proc = start_job("push-logs", *job_args(str(source), f"s3://{bucket}/lake"), env=env)
+    started = time.monotonic()
+    while not any(s.startswith("COPY") for s in proxy.statements):
+        assert time.monotonic() - started < 60 and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    now = threading.Event()
+    now.set()
+    elapsed, stdout, stderr = sigterm_and_time(proc, now)
+    assert proc.returncode == 130, stderr
+    assert any(s.startswith("ROLLBACK") for s in proxy.statements), proxy.statements
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert "interrupted by SIGTERM" in summary["error"]
+    assert SENTINEL_PASSWORD not in stdout + stderr
+    print(f"\nSIGTERM during a hung COPY, then a hung ROLLBACK: exit after {elapsed:.1f} s")

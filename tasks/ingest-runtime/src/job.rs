@@ -1139,6 +1139,32 @@ mod tests {
             sections[1].code
         );
         assert!(sections[1].code.contains("INSTALL httpfs"));
+
+        let mut loaded = config.clone();
+        loaded.warehouse = Some(Arc::new(crate::warehouse::Warehouse::new(
+            crate::warehouse::SnowflakeConfig::parse(
+                "snowflake://acct/raw/ingest?stage=lake",
+                Some("INGEST_SVC"),
+            )
+            .unwrap(),
+            crate::warehouse::Credentials::Password("SENTINELpw".into()),
+        )));
+        let sections = reject_sections(&SPEC, &a, &loaded, 40, 400);
+        assert_eq!(sections.len(), 3);
+        let snowflake = &sections[2];
+        assert!(
+            snowflake
+                .text
+                .contains(r#""RAW"."INGEST"."LOGS_US_NEW_REJECTS""#),
+            "{}",
+            snowflake.text
+        );
+        assert!(
+            snowflake
+                .code
+                .contains(r#"WHERE "DT" = '2026-11-20'::DATE"#)
+        );
+        assert!(!format!("{sections:?}").contains("SENTINEL"));
     }
 
     fn secrets_none() -> Secrets {

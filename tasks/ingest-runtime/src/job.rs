@@ -297,11 +297,13 @@ fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
     if let Some(p) = progress {
         p.stop();
     }
-    let result = result.map_err(|err| match err {
-        err if err.kind() == FailureKind::Interrupted && stop.is_out_of_time() => {
+    // Stopped at the time limit: the run reports "interrupted", or the transient error of a
+    // request the stop cut short (e.g. a listing), and it is out of time either way.
+    let result = result.map_err(|err| match err.kind() {
+        FailureKind::Interrupted | FailureKind::Transient if stop.is_out_of_time() => {
             out_of_time(spec, &config, &stop, &counters, deadline, started)
         }
-        err => err,
+        _ => err,
     });
 
     let mut summary = RunSummary::new(

@@ -636,7 +636,11 @@ fn rerun_command(
     }
     parts.push(format!("--lake {}", q(&args.lake)));
     if let Some(w) = args.warehouse.as_deref().filter(|w| !w.trim().is_empty()) {
-        parts.push(format!("--warehouse {}", q(w)));
+        // One redaction for warehouse URLs: it also catches `user:pass/...` with no `@`.
+        parts.push(format!(
+            "--warehouse {}",
+            shell_quote(&crate::warehouse::redacted_url(w))
+        ));
     }
     if let Some(u) = args
         .warehouse_user
@@ -1092,7 +1096,8 @@ mod tests {
             "--source s3://logs/AWSLogs/1/elasticloadbalancing/us-east-1 ",
             "--table push_proxy.logs_us_new ",
             "--lake s3://lake/raw ",
-            "--warehouse 'snowflake://acct/raw?stage=lake&warehouse=load&endpoint=http%3A%2F%2Fh%3A1%2F' ",
+            // warehouse::redacted_url marks where credentials were (such a URL is refused anyway).
+            "--warehouse 'snowflake://[redacted]@acct/raw?stage=lake&warehouse=load&endpoint=http://[redacted]@h:1' ",
             "--warehouse-user INGEST_SVC ",
             "--threads 4 ",
             "--s3-endpoint http://127.0.0.1:9000/",

@@ -73,7 +73,9 @@ def helm_template(values: dict, workdir: Path) -> list[dict]:
 
 def find(manifests: list[dict], kind: str, name: str | None = None) -> dict:
     found = [
-        m for m in manifests if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
+        m
+        for m in manifests
+        if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
     ]
     assert len(found) == 1, f"expected one {kind} {name or ''} in the chart, found {len(found)}"
     return found[0]
@@ -150,7 +152,7 @@ def secret_from_kubectl(command: str, env: dict[str, str], files: dict[str, byte
     }
 
 
-# --- the kubelet -----------------------------------------------------------------------------------
+# --- the kubelet ---------------------------------------------------------------------------------
 
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
@@ -324,13 +326,13 @@ def run_container(
     policy: str = "FallbackToLogsOnError",
     deadline: float | None = None,
     grace: float = 5.0,
-    kill_when=None,
+    kill_after: float | None = None,
     kill_reason: str = "OOMKilled",
 ) -> Ended:
     """Runs the container's process as the pod's user with its environment only, from the
     read-only root. `deadline` (activeDeadlineSeconds): SIGTERM, then SIGKILL after `grace`,
-    pod reason DeadlineExceeded. `kill_when(line)`: SIGKILL once a stderr line matches (an OOM
-    kill mid-run)."""
+    pod reason DeadlineExceeded. `kill_after`: SIGKILL after that many seconds (an OOM kill
+    mid-run; the caller makes sure the job cannot finish before)."""
     kwargs = {}
     if os.geteuid() == 0:
         kwargs = {"user": POD_UID, "group": POD_UID, "extra_groups": []}
@@ -355,10 +357,15 @@ def run_container(
     def read_err():
         for line in proc.stderr:
             err.append(line)
-            if kill_when is not None and not killed.is_set() and kill_when(line):
-                killed.set()
-                proc.send_signal(signal.SIGKILL)
 
+    def kill():
+        if proc.poll() is None:
+            killed.set()
+            proc.send_signal(signal.SIGKILL)
+
+    timer = threading.Timer(kill_after, kill) if kill_after is not None else None
+    if timer:
+        timer.start()
     readers = [threading.Thread(target=read_out), threading.Thread(target=read_err)]
     for t in readers:
         t.start()
@@ -376,6 +383,8 @@ def run_container(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if timer:
+        timer.cancel()
     for t in readers:
         t.join()
     code = proc.returncode
@@ -397,7 +406,7 @@ def run_container(
     )
 
 
-# --- the Kubernetes API, for preflight's `get secrets/<name>` --------------------------------------
+# --- the Kubernetes API, for preflight's `get secrets/<name>` ------------------------------------
 
 
 class FakeApiServer:
@@ -419,9 +428,7 @@ class FakeApiServer:
                 obj = api.objects.get("Secret", m.group(2)) if m else None
                 if obj is None or obj["metadata"].get("namespace", NAMESPACE) != m.group(1):
                     name = m.group(2) if m else self.path
-                    return self._reply(
-                        404, _status(404, "NotFound", f'secrets "{name}" not found')
-                    )
+                    return self._reply(404, _status(404, "NotFound", f'secrets "{name}" not found'))
                 return self._reply(200, obj)
 
             def _reply(self, code, body):

@@ -169,7 +169,68 @@ pub struct Failure {
     pub sample_rejects: Vec<SampleReject>,
     /// A command that re-runs the date, without secrets.
     pub rerun_command: String,
+    /// More help after the re-run command, e.g. for too many rejects: the ratio that would
+    /// pass, its re-run command, and the queries that show the rejects.
+    pub sections: Vec<AlertSection>,
     pub airflow: Option<AirflowContext>,
+}
+
+/// A part of the alert after the re-run command: a bold title, one line, a code block.
+#[derive(Clone, Debug)]
+pub struct AlertSection {
+    pub title: String,
+    /// One paragraph (markdown is escaped).
+    pub text: String,
+    /// The code block's language: `sh`, `sql`.
+    pub lang: &'static str,
+    pub code: String,
+}
+
+/// Whether the binary posts its alert for a failure: "one failed date is one post, whatever the
+/// retries" (docs/contract.md, "Who alerts").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertDecision {
+    /// Post now.
+    Post(PostReason),
+    /// Airflow will retry (try < max tries, and the failure is one a retry may fix): stay silent;
+    /// the last try posts if it fails too.
+    Defer { try_number: u32, max_tries: u32 },
+}
+
+/// Why the alert is posted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostReason {
+    /// Exit 1, 2, 3 or 5: no retry follows (the DAG's retry policy fails these at once).
+    Deterministic,
+    /// The last try Airflow gives the task.
+    LastTry,
+    /// `AIRFLOW_CTX_TRY_NUMBER` or `INGEST_MAX_TRIES` missing or not a number (a run by hand):
+    /// nobody else would report it.
+    NoRetryInfo,
+}
+
+/// The alert rule. `try_number` is `AIRFLOW_CTX_TRY_NUMBER`, `max_tries` is `INGEST_MAX_TRIES`
+/// (retries + 1), both as found in the environment.
+pub fn decide(
+    kind: crate::error::FailureKind,
+    try_number: Option<&str>,
+    max_tries: Option<&str>,
+) -> AlertDecision {
+    if kind.is_deterministic() {
+        return AlertDecision::Post(PostReason::Deterministic);
+    }
+    let number = |v: Option<&str>| {
+        v.and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| *n >= 1)
+    };
+    match (number(try_number), number(max_tries)) {
+        (Some(try_number), Some(max_tries)) if try_number < max_tries => AlertDecision::Defer {
+            try_number,
+            max_tries,
+        },
+        (Some(_), Some(_)) => AlertDecision::Post(PostReason::LastTry),
+        _ => AlertDecision::Post(PostReason::NoRetryInfo),
+    }
 }
 
 /// What [`send_failure_alert`] did.
@@ -590,6 +651,22 @@ fn body(f: &Failure, r: &Redactor) -> String {
         out.push_str(&code_block(&r.apply(f.rerun_command.trim()), RERUN_BYTES));
         out.push_str("\n```\n");
     }
+    for section in &f.sections {
+        let _ = writeln!(out, "**{}**", inline(&r.apply(&section.title), FIELD_BYTES));
+        if !section.text.trim().is_empty() {
+            let _ = writeln!(out, "{}", inline(&r.apply(&section.text), RERUN_BYTES));
+        }
+        if !section.code.trim().is_empty() {
+            let lang: String = section
+                .lang
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            let _ = writeln!(out, "```{lang}");
+            out.push_str(&code_block(&r.apply(section.code.trim()), RERUN_BYTES));
+            out.push_str("\n```\n");
+        }
+    }
     out.truncate(out.trim_end().len());
     out
 }
@@ -866,6 +943,7 @@ mod tests {
                 reason: "expected 29 fields, got 3".into(),
             }],
             rerun_command: "push-logs --date 2026-11-20 --source s3://b/p --table push_proxy.logs_us_new --lake ./lake".into(),
+            sections: Vec::new(),
             airflow: None,
         }
     }
@@ -979,6 +1057,103 @@ mod tests {
             Some(format!("[open the task log]({dest})").as_str())
         );
         assert_eq!(attachment(&v)["title_link"], dest);
+    }
+
+    #[test]
+    fn the_alert_rule_posts_once_per_failed_date() {
+        use crate::error::FailureKind::*;
+        use AlertDecision::{Defer, Post};
+        use PostReason::*;
+        let cases: &[(
+            crate::error::FailureKind,
+            Option<&str>,
+            Option<&str>,
+            AlertDecision,
+        )] = &[
+            // A retry may fix it: silent until the last try.
+            (
+                Transient,
+                Some("1"),
+                Some("3"),
+                Defer {
+                    try_number: 1,
+                    max_tries: 3,
+                },
+            ),
+            (
+                Transient,
+                Some("2"),
+                Some("3"),
+                Defer {
+                    try_number: 2,
+                    max_tries: 3,
+                },
+            ),
+            (Transient, Some("3"), Some("3"), Post(LastTry)),
+            (
+                Interrupted,
+                Some(" 1 "),
+                Some("2"),
+                Defer {
+                    try_number: 1,
+                    max_tries: 2,
+                },
+            ),
+            (Interrupted, Some("2"), Some("2"), Post(LastTry)),
+            // Past the last try (tries cleared and re-run by hand in Airflow): still post.
+            (Transient, Some("5"), Some("3"), Post(LastTry)),
+            (Transient, Some("1"), Some("1"), Post(LastTry)),
+            // No retry follows a deterministic failure: post on the first try.
+            (Internal, Some("1"), Some("3"), Post(Deterministic)),
+            (Config, Some("1"), Some("3"), Post(Deterministic)),
+            (Data, Some("1"), Some("3"), Post(Deterministic)),
+            (OutOfTime, Some("1"), Some("3"), Post(Deterministic)),
+            // By hand, or values that make no sense: post, nobody else would.
+            (Transient, None, Some("3"), Post(NoRetryInfo)),
+            (Transient, Some("1"), None, Post(NoRetryInfo)),
+            (Transient, None, None, Post(NoRetryInfo)),
+            (Transient, Some("one"), Some("3"), Post(NoRetryInfo)),
+            (Transient, Some("1"), Some(""), Post(NoRetryInfo)),
+            (Transient, Some("0"), Some("3"), Post(NoRetryInfo)),
+            (Interrupted, Some("1"), Some("-3"), Post(NoRetryInfo)),
+        ];
+        for (kind, try_number, max_tries, expected) in cases {
+            assert_eq!(
+                decide(*kind, *try_number, *max_tries),
+                *expected,
+                "{kind:?} try {try_number:?} of {max_tries:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sections_follow_the_rerun_command_in_code_blocks() {
+        let mut f = failure();
+        f.sections = vec![
+            AlertSection {
+                title: "Accept these rejects".into(),
+                text: "--max-reject-ratio 0.034 would pass *this* run".into(),
+                lang: "sh",
+                code: "push-logs --date 2026-11-20 --max-reject-ratio 0.034 @channel".into(),
+            },
+            AlertSection {
+                title: "Look at the rejects".into(),
+                text: String::new(),
+                lang: "sql",
+                code: "SELECT reason FROM read_parquet('x/*.parquet') ```".into(),
+            },
+        ];
+        let v = payload(&cfg(), &f);
+        let body = attachment(&v)["text"].as_str().unwrap();
+        let rerun = body.find("**Re-run**").unwrap();
+        let accept = body.find("**Accept these rejects**\n--max-reject-ratio 0.034 would pass \\*this\\* run\n```sh\npush-logs --date 2026-11-20 --max-reject-ratio 0.034 @\u{200B}channel\n```").unwrap();
+        let look = body.find("**Look at the rejects**\n```sql\nSELECT reason FROM read_parquet('x/*.parquet') `\u{200B}`\u{200B}`\n```").unwrap();
+        assert!(rerun < accept && accept < look, "{body}");
+        assert_eq!(
+            body.matches("```").count(),
+            10,
+            "five closed code blocks: {body}"
+        );
     }
 
     #[test]

@@ -127,6 +127,17 @@ pub struct CommonArgs {
     #[arg(long, env = "INGEST_S3_MAX_ATTEMPTS", value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub s3_max_attempts: u32,
 
+    /// Tries Airflow gives this task in all (retries + 1; set by the DAG). With
+    /// AIRFLOW_CTX_TRY_NUMBER it decides who alerts: a failure a retry may fix (exit 4, 130) is
+    /// posted only on the last try. Missing or not a number: every failure is posted.
+    #[arg(long, env = "INGEST_MAX_TRIES", value_name = "N")]
+    pub max_tries: Option<String>,
+
+    /// The run's time limit in seconds: the pod's activeDeadlineSeconds (set by the DAG). The
+    /// run stops itself shortly before it, commits nothing and exits 5 (out of time).
+    #[arg(long, env = "INGEST_DEADLINE_SECONDS", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub deadline_seconds: Option<u64>,
+
     /// Username shown on failure alerts.
     #[arg(long, env = "MATTERMOST_USERNAME", value_name = "NAME")]
     pub alert_username: Option<String>,
@@ -212,9 +223,93 @@ pub fn shell_quote(value: &str) -> String {
     }
 }
 
+/// `value` without credentials, for the re-run command: the userinfo (`user:pass@`) of the URL
+/// and of URLs in its query (`endpoint=`) is dropped, and query parameters named like a secret
+/// are blanked. Credentials never belong in these options (the run refuses them), so the command
+/// stays runnable with the credentials from the environment.
+pub fn without_credentials(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    if !lower.contains('@')
+        && !lower.contains("%40")
+        && !SECRET_WORDS.iter().any(|w| lower.contains(w))
+    {
+        return value.to_owned();
+    }
+    let Ok(mut url) = reqwest::Url::parse(value.trim()) else {
+        return strip_userinfo_text(value);
+    };
+    if url.cannot_be_a_base() {
+        return strip_userinfo_text(value);
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                let v = if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+                    "REDACTED".to_owned()
+                } else if v.contains("://") {
+                    without_credentials(&v)
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+/// Query parameter names that may carry a credential.
+const SECRET_WORDS: &[&str] = &["pass", "secret", "token", "key", "credential"];
+
+/// Text that is not a URL: drops everything between `://` and the next `@` of the authority.
+fn strip_userinfo_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest.find(['/', '?', '#', '&', ' ']).unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_dropped_from_urls() {
+        assert_eq!(
+            without_credentials("snowflake://me:SENTINELpw@acct/db?stage=s&warehouse=w"),
+            "snowflake://acct/db?stage=s&warehouse=w"
+        );
+        let cleaned = without_credentials(
+            "snowflake://acct/db?stage=s&endpoint=http%3A%2F%2Fu%3ASENTINELpw%40127.0.0.1%3A8080&password=SENTINELpw",
+        );
+        assert!(!cleaned.contains("SENTINEL"), "{cleaned}");
+        assert!(cleaned.contains("127.0.0.1"), "{cleaned}");
+        assert_eq!(
+            without_credentials("http://127.0.0.1:9000"),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            strip_userinfo_text("not a url x://u:SENTINEL@h/p"),
+            "not a url x://h/p"
+        );
+        assert_eq!(
+            without_credentials("s3://bucket/prefix"),
+            "s3://bucket/prefix"
+        );
+    }
 
     #[test]
     fn ratios_are_bounded() {

@@ -5,15 +5,19 @@
 //! ```
 
 use std::io::{IsTerminal, Write};
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Command, FromArgMatches};
 
-use crate::alert::{AirflowContext, AlertConfig, Failure};
-use crate::config::{AIRFLOW_CONTEXT_ENV, CommonArgs, LogFormat, SECRET_ENV, Secrets, shell_quote};
+use crate::alert::{AirflowContext, AlertConfig, AlertDecision, AlertSection, Failure};
+use crate::config::{
+    AIRFLOW_CONTEXT_ENV, CommonArgs, LogFormat, SECRET_ENV, Secrets, shell_quote,
+    without_credentials,
+};
 use crate::error::{FailureKind, RunError, error_chain};
 use crate::format::RecordFormat;
 use crate::lake::{LakeLocation, TableName};
@@ -65,9 +69,95 @@ fn command(spec: &'static JobSpec) -> Command {
     )
 }
 
+/// How long a stopping run (signal or time limit) may take to abort and clean up before it is
+/// abandoned. With [`ALERT_AFTER_STOP`] and the summary this keeps everything after a signal
+/// within [`SHUTDOWN_BUDGET`].
+pub const STOP_BUDGET: Duration = Duration::from_secs(30);
+/// The alert's whole time (attempts and pauses) once the run was stopped.
+pub const ALERT_AFTER_STOP: Duration = Duration::from_secs(10);
+/// Everything after a signal (abort, clean-up, alert, summary) fits in this, well below the
+/// pods' 60 s termination grace period (`termination_grace_period=60` in the DAGs) after which
+/// the kubelet sends SIGKILL.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(45);
+const _: () =
+    assert!(STOP_BUDGET.as_secs() + ALERT_AFTER_STOP.as_secs() + 2 <= SHUTDOWN_BUDGET.as_secs());
+const _: () = assert!(SHUTDOWN_BUDGET.as_secs() < 60);
+
+/// The run's time limit (`--deadline-seconds`, the pod's `activeDeadlineSeconds`) and how long
+/// before it the run stops itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub limit: Duration,
+    pub margin: Duration,
+}
+
+impl Deadline {
+    /// Kubernetes counts the limit from the pod's start, which precedes the process's by the
+    /// scheduling and the container's start (seconds with a cached image, more on a cold pull),
+    /// and stopping takes up to [`SHUTDOWN_BUDGET`] (45 s). So the run stops itself 60 s before
+    /// the limit, or 5% of it for long limits (a 2 h limit stops 6 min early: room for a slow
+    /// image pull), at most 10 min; then the binary, not the kubelet's SIGTERM, ends the run and
+    /// says why. A tiny limit (as in tests) keeps half its time for work.
+    pub fn new(limit_s: u64) -> Deadline {
+        let limit = Duration::from_secs(limit_s);
+        let margin = (limit / 20)
+            .max(Duration::from_secs(60))
+            .min(Duration::from_secs(600))
+            .min(limit / 2);
+        Deadline { limit, margin }
+    }
+
+    /// Time since the process started at which the run stops itself.
+    pub fn stop_at(&self) -> Duration {
+        self.limit - self.margin
+    }
+
+    /// From this time since the process started, a SIGTERM is taken as the kubelet enforcing
+    /// the limit: two margins before it. The kubelet's SIGTERM can come before the run's own
+    /// stop only when the pod took longer than a margin to start the process (a cold image
+    /// pull), so one margin would never catch it; a drain or eviction this late would run out of
+    /// time on a retry as well.
+    pub fn sigterm_is_deadline_from(&self) -> Duration {
+        self.limit.saturating_sub(self.margin * 2)
+    }
+}
+
 /// Parses the command line and environment, runs the job, reports, and exits with its code.
+///
+/// A panic anywhere in the run (main thread or workers) ends as exit 1 with the summary, the
+/// termination message and the alert ([`crate::panics`]); one in the reporting itself still
+/// prints a summary.
 pub fn main(spec: &'static JobSpec) -> ExitCode {
+    crate::panics::install_hook();
     let started = Instant::now();
+    match std::panic::catch_unwind(AssertUnwindSafe(|| run_main(spec, started))) {
+        Ok(code) => code,
+        Err(payload) => {
+            let mut summary = RunSummary::new(
+                spec.name,
+                std::env::var("INGEST_DATE").unwrap_or_default(),
+                std::env::var("INGEST_TABLE").unwrap_or_default(),
+                String::new(),
+                &Counters::default(),
+                started.elapsed(),
+                false,
+            );
+            let code = FailureKind::Internal.exit_code();
+            summary.status = "failed";
+            summary.exit_code = code;
+            summary.error_kind = Some(FailureKind::Internal.describe());
+            summary.error = Some(format!(
+                "internal error: {}",
+                crate::panics::describe(&*payload)
+            ));
+            summary.print(false);
+            summary.write_termination_message();
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
     let matches = match command(spec).try_get_matches() {
         Ok(m) => m,
         Err(err) => return usage_error(spec, err),
@@ -96,7 +186,12 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
     };
     // Secret env vars, given directly or as <VAR>_SECRET_ID (AWS Secrets Manager), once.
     let (secrets, secret_errors) = runtime.block_on(Secrets::resolve_from_env());
-    let alerts = AlertConfig {
+    crate::panics::protect(
+        SECRET_ENV
+            .iter()
+            .filter_map(|(name, _)| secrets.get(name).map(|s| s.expose().to_owned())),
+    );
+    let mut alerts = AlertConfig {
         webhook_url: secrets.webhook_url.clone(),
         username: args.alert_username.clone(),
         icon_url: args.alert_icon_url.clone(),
@@ -119,7 +214,8 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
             let failure = failure_for(spec, &args, None, &err, &Counters::default());
             tracing::error!(kind = %err.kind(), error = %err, "invalid configuration");
             eprintln!("error: {err}");
-            let sent = runtime.block_on(send_alert(&alerts, &failure));
+            let (sent, deferred) =
+                runtime.block_on(alert_or_defer(&alerts, &failure, &args, err.kind()));
             let mut summary = RunSummary::new(
                 spec.name,
                 args.date.map(|d| d.to_string()).unwrap_or_default(),
@@ -129,41 +225,84 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
                 started.elapsed(),
                 args.dry_run,
             );
-            mark_failed(&mut summary, &err, sent);
+            mark_failed(&mut summary, &err, sent, deferred);
             summary.print(human);
             summary.write_termination_message();
             return ExitCode::from(err.kind().exit_code() as u8);
         }
     };
+    let deadline = args.deadline_seconds.map(Deadline::new);
     tracing::info!(
         job = spec.name, date = %config.date, table = %config.table, run_id = %config.run_id,
         sources = %config.sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         lake = %config.lake, dry_run = config.dry_run, threads = config.threads,
+        deadline_s = args.deadline_seconds, stops_at_s = deadline.map(|d| d.stop_at().as_secs()),
+        max_tries = args.max_tries.as_deref(), fault_points = crate::fault::ENABLED,
         "run started"
     );
 
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(StopFlag::default());
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let cancel_tx = Arc::new(cancel_tx);
+    let stopped_at: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let progress =
         (human && std::io::stderr().is_terminal()).then(|| Progress::start(counters.clone()));
 
-    let result = runtime.block_on(async {
-        let signals = tokio::spawn(wait_for_signal(stop.clone(), cancel_tx));
-        let result = crate::run::execute(
-            spec.format,
-            config.clone(),
-            counters.clone(),
-            stop.clone(),
-            cancel_rx,
-        )
-        .await;
-        signals.abort();
-        result
+    let run = AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            let signals = tokio::spawn(wait_for_signal(
+                stop.clone(),
+                cancel_tx.clone(),
+                deadline,
+                started,
+            ));
+            let timer = deadline.map(|d| {
+                tokio::spawn(stop_at_deadline(
+                    stop.clone(),
+                    cancel_tx.clone(),
+                    d,
+                    started,
+                ))
+            });
+            crate::fault::hit("panic-in-main");
+            let mut stopping = cancel_rx.clone();
+            let result = tokio::select! {
+                result = crate::run::execute(
+                    spec.format,
+                    config.clone(),
+                    counters.clone(),
+                    stop.clone(),
+                    cancel_rx,
+                ) => result,
+                // A stop that does not finish in time: leave the run behind (its threads end
+                // with the process) so that the summary and the alert still go out.
+                () = async {
+                    if stopping.wait_for(|stopped| *stopped).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    let _ = stopped_at.set(Instant::now());
+                    tokio::time::sleep(STOP_BUDGET).await;
+                } => Err(abandoned(spec, &config, &stop, &counters, deadline, started)),
+            };
+            signals.abort();
+            if let Some(timer) = timer {
+                timer.abort();
+            }
+            result
+        })
     });
+    let result = std::panic::catch_unwind(run)
+        .unwrap_or_else(|panic| Err(RunError::Internal(crate::panics::describe(&*panic))));
     if let Some(p) = progress {
         p.stop();
     }
+    let result = result.map_err(|err| match err {
+        err if err.kind() == FailureKind::Interrupted && stop.is_out_of_time() => {
+            out_of_time(spec, &config, &stop, &counters, deadline, started)
+        }
+        err => err,
+    });
 
     let mut summary = RunSummary::new(
         spec.name,
@@ -188,8 +327,22 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
             let chain = error_chain(&err);
             tracing::error!(kind = %err.kind(), exit_code = err.kind().exit_code(), error = %chain.join(": "), "run failed");
             let failure = failure_for(spec, &args, Some(&config), &err, &counters);
-            let sent = runtime.block_on(send_alert(&alerts, &failure));
-            mark_failed(&mut summary, &err, sent);
+            if let Some(at) = stopped_at.get().copied().or_else(|| {
+                // Stopped, and the run ended before the watchdog noted when.
+                stop.signal().map(|_| Instant::now())
+            }) {
+                // After a signal the kubelet's SIGKILL follows the grace period: bound the post.
+                let left = SHUTDOWN_BUDGET
+                    .saturating_sub(at.elapsed())
+                    .saturating_sub(Duration::from_secs(2))
+                    .min(ALERT_AFTER_STOP);
+                alerts.total_timeout = left;
+                alerts.timeout = alerts.timeout.min(left);
+                alerts.connect_timeout = alerts.connect_timeout.min(left);
+            }
+            let (sent, deferred) =
+                runtime.block_on(alert_or_defer(&alerts, &failure, &args, err.kind()));
+            mark_failed(&mut summary, &err, sent, deferred);
             if human {
                 eprintln!("error: {}", chain.join("\n  caused by: "));
             }
@@ -198,17 +351,115 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
     };
     summary.print(human);
     summary.write_termination_message();
-    // Don't wait for stray download tasks of an aborted run.
+    // Don't wait for stray download tasks of an aborted (or abandoned) run.
     runtime.shutdown_timeout(Duration::from_millis(200));
     ExitCode::from(code as u8)
 }
 
-fn mark_failed(summary: &mut RunSummary, err: &RunError, alert_sent: bool) {
+/// The run stopped at its time limit.
+fn out_of_time(
+    spec: &JobSpec,
+    config: &RunConfig,
+    stop: &StopFlag,
+    counters: &Counters,
+    deadline: Option<Deadline>,
+    started: Instant,
+) -> RunError {
+    RunError::OutOfTime {
+        limit_s: deadline.map_or(0, |d| d.limit.as_secs()),
+        elapsed_s: started.elapsed().as_secs(),
+        files_read: counters.files_done.load(Ordering::Relaxed),
+        files_total: counters.files_total.load(Ordering::Relaxed),
+        dag_file: dag_file(spec),
+        threads: config.threads,
+        by_signal: stop.signal() == Some("SIGTERM"),
+    }
+}
+
+/// The run did not stop within [`STOP_BUDGET`].
+fn abandoned(
+    spec: &JobSpec,
+    config: &RunConfig,
+    stop: &StopFlag,
+    counters: &Counters,
+    deadline: Option<Deadline>,
+    started: Instant,
+) -> RunError {
+    let (cause, kind) = if stop.is_out_of_time() {
+        let limit = deadline.map_or(0, |d| d.limit.as_secs());
+        let read = counters.files_done.load(Ordering::Relaxed);
+        let total = counters.files_total.load(Ordering::Relaxed);
+        (
+            format!(
+                "ran out of time: the limit for one run is {} ({limit} s, the pod's activeDeadlineSeconds, --deadline-seconds), reached with {read} of {total} files read after {}; raise it with IngestJob(timeout=...) in {}, or add CPU (IngestJob(cpu=...), which also sets --threads; this run had --threads {})",
+                crate::error::human_duration(limit),
+                crate::error::human_duration(started.elapsed().as_secs()),
+                dag_file(spec),
+                config.threads
+            ),
+            FailureKind::OutOfTime,
+        )
+    } else {
+        (
+            format!("interrupted by {}", stop.signal().unwrap_or("a signal")),
+            FailureKind::Interrupted,
+        )
+    };
+    tracing::error!(
+        budget_s = STOP_BUDGET.as_secs(),
+        "the run did not stop in time; abandoning it"
+    );
+    RunError::Abandoned {
+        cause,
+        budget_s: STOP_BUDGET.as_secs(),
+        kind,
+    }
+}
+
+/// The DAG file of a job: `push-logs` -> `dags/push_logs.py`.
+fn dag_file(spec: &JobSpec) -> String {
+    format!("dags/{}.py", spec.name.replace('-', "_"))
+}
+
+fn mark_failed(summary: &mut RunSummary, err: &RunError, alert_sent: bool, alert_deferred: bool) {
     summary.status = "failed";
     summary.exit_code = err.kind().exit_code();
     summary.error_kind = Some(err.kind().describe());
     summary.error = Some(error_chain(err).join(": "));
     summary.alert_sent = alert_sent;
+    summary.alert_deferred = alert_deferred;
+}
+
+/// Posts the alert, or defers it to the last try (docs/contract.md, "Who alerts").
+/// Returns (sent, deferred).
+async fn alert_or_defer(
+    alerts: &AlertConfig,
+    failure: &Failure,
+    args: &CommonArgs,
+    kind: FailureKind,
+) -> (bool, bool) {
+    let try_number = failure
+        .airflow
+        .as_ref()
+        .and_then(|a| a.try_number.as_deref());
+    match crate::alert::decide(kind, try_number, args.max_tries.as_deref()) {
+        AlertDecision::Defer {
+            try_number,
+            max_tries,
+        } => {
+            tracing::warn!(
+                try_number,
+                max_tries,
+                exit_code = kind.exit_code(),
+                "not posting the failure alert: Airflow retries this task (try {try_number} of {max_tries}); the last try posts if it fails too"
+            );
+            (false, true)
+        }
+        AlertDecision::Post(reason) => {
+            tracing::debug!(?reason, "posting the failure alert");
+            (send_alert(alerts, failure).await, false)
+        }
+    }
 }
 
 async fn send_alert(alerts: &AlertConfig, failure: &Failure) -> bool {
@@ -266,6 +517,7 @@ fn usage_error(spec: &'static JobSpec, err: clap::Error) -> ExitCode {
             rows_rejected: 0,
             sample_rejects: Vec::new(),
             rerun_command: format!("{} --help", spec.name),
+            sections: Vec::new(),
             airflow: AirflowContext::from_env(),
         };
         rt.block_on(send_alert(&alerts, &failure));
@@ -299,6 +551,12 @@ fn run_config(
         return Err("--run-id must be 1 to 200 printable characters".into());
     }
     let lake = LakeLocation::parse(&args.lake)?;
+    if !lake.is_s3() && !args.dry_run && in_kubernetes() {
+        return Err(format!(
+            "--lake {} is a local directory, but this run is in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set): the partitions would be written into the container's filesystem and vanish with the pod. Set INGEST_LAKE (or --lake) to s3://<bucket>/<prefix>",
+            args.lake
+        ));
+    }
     let warehouse = match args.warehouse.as_deref().filter(|w| !w.trim().is_empty()) {
         None => None,
         Some(_) if !lake.is_s3() => {
@@ -339,6 +597,11 @@ fn run_config(
     })
 }
 
+/// Kubernetes sets this in every container.
+fn in_kubernetes() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some_and(|v| !v.is_empty())
+}
+
 fn generated_run_id(now: i64) -> String {
     let stamp: String = format_micros_utc(now)
         .chars()
@@ -351,35 +614,137 @@ fn generated_run_id(now: i64) -> String {
     )
 }
 
-/// The command that re-runs this date with the same non-secret options.
-fn rerun_command(spec: &JobSpec, args: &CommonArgs) -> String {
+/// The command that re-runs this date as the pod ran it, with the same non-secret options
+/// (secrets come from the environment; `--max-tries` and `--deadline-seconds` are Airflow's
+/// business, not a re-run's). `max_reject_ratio` overrides the run's own.
+fn rerun_command(
+    spec: &JobSpec,
+    args: &CommonArgs,
+    threads: Option<usize>,
+    max_reject_ratio: Option<&str>,
+) -> String {
+    let q = |v: &str| shell_quote(&without_credentials(v));
     let mut parts = vec![spec.name.to_owned()];
     if let Some(d) = args.date {
         parts.push(format!("--date {d}"));
     }
     for s in &args.sources {
-        parts.push(format!("--source {}", shell_quote(s)));
+        parts.push(format!("--source {}", q(s)));
     }
     if let Some(t) = &args.table {
         parts.push(format!("--table {}", shell_quote(t)));
     }
-    parts.push(format!("--lake {}", shell_quote(&args.lake)));
-    if let Some(w) = &args.warehouse {
-        parts.push(format!("--warehouse {}", shell_quote(w)));
+    parts.push(format!("--lake {}", q(&args.lake)));
+    if let Some(w) = args.warehouse.as_deref().filter(|w| !w.trim().is_empty()) {
+        parts.push(format!("--warehouse {}", q(w)));
     }
-    if (args.max_reject_ratio - 0.01).abs() > f64::EPSILON {
-        parts.push(format!("--max-reject-ratio {}", args.max_reject_ratio));
+    if let Some(u) = args
+        .warehouse_user
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        parts.push(format!("--warehouse-user {}", shell_quote(u.trim())));
+    }
+    match max_reject_ratio {
+        Some(r) => parts.push(format!("--max-reject-ratio {r}")),
+        None if (args.max_reject_ratio - 0.01).abs() > f64::EPSILON => {
+            parts.push(format!("--max-reject-ratio {}", args.max_reject_ratio));
+        }
+        None => {}
     }
     if args.allow_empty {
         parts.push("--allow-empty".into());
     }
+    if args.dry_run {
+        parts.push("--dry-run".into());
+    }
+    if let Some(n) = threads.or(args.threads.map(usize::from)) {
+        parts.push(format!("--threads {n}"));
+    }
     if let Some(e) = &args.s3_endpoint {
-        parts.push(format!("--s3-endpoint {}", shell_quote(e)));
+        parts.push(format!("--s3-endpoint {}", q(e)));
     }
     if args.s3_force_path_style {
         parts.push("--s3-force-path-style".into());
     }
+    if args.s3_max_attempts != 5 {
+        parts.push(format!("--s3-max-attempts {}", args.s3_max_attempts));
+    }
     parts.join(" ")
+}
+
+/// The smallest `--max-reject-ratio`, at two significant digits, that lets a run with
+/// `rejected` of `total` lines rejected pass (the check fails when the ratio is *over* the
+/// limit). Rounded up in exact integer arithmetic: the printed decimal is never below
+/// rejected / total, so the run passes with exactly the printed value.
+pub fn passing_reject_ratio(rejected: u64, total: u64) -> String {
+    if total == 0 || rejected >= total {
+        return "1".into();
+    }
+    let (r, t) = (u128::from(rejected), u128::from(total));
+    // Decimal places k: the fewest (at least 2) that give two significant digits.
+    let mut k = 2u32;
+    while k < 12 && r * 10u128.pow(k) / t < 10 {
+        k += 1;
+    }
+    let scale = 10u128.pow(k);
+    let units = (r * scale).div_ceil(t);
+    if units >= scale {
+        return "1".into();
+    }
+    let digits = format!("{units:0>width$}", width = k as usize);
+    let text = format!("0.{digits}");
+    text.trim_end_matches('0').to_owned()
+}
+
+/// For too many rejects: the ratio that would pass and its command, and where to look.
+fn reject_sections(
+    spec: &JobSpec,
+    args: &CommonArgs,
+    config: &RunConfig,
+    rejected: u64,
+    total: u64,
+) -> Vec<AlertSection> {
+    let ratio = passing_reject_ratio(rejected, total);
+    let rejects = config.table.rejects();
+    let partition = config.lake.join(&rejects.partition_path(config.date));
+    let glob = format!("{}/*.parquet", partition.trim_end_matches('/')).replace('\'', "''");
+    let mut sql = String::new();
+    if config.lake.is_s3() {
+        sql.push_str("-- DuckDB on S3: INSTALL httpfs; LOAD httpfs; CREATE SECRET (TYPE s3, PROVIDER credential_chain);\n");
+    }
+    sql.push_str(&format!(
+        "SELECT reason, count(*) AS lines, min(_source_key || ':' || _source_line) AS first\nFROM read_parquet('{glob}')\nGROUP BY reason ORDER BY lines DESC LIMIT 20;\n\nSELECT _source_key, _source_line, reason, raw_line\nFROM read_parquet('{glob}')\nORDER BY _source_key, _source_line LIMIT 100;"
+    ));
+    let mut sections = vec![
+        AlertSection {
+            title: "Accept these rejects".into(),
+            text: format!(
+                "{rejected} of {total} lines were rejected: --max-reject-ratio {ratio} lets this run pass. Only if these lines are expected to be bad (they stay in {rejects}):"
+            ),
+            lang: "sh",
+            code: rerun_command(spec, args, Some(config.threads), Some(&ratio)),
+        },
+        AlertSection {
+            title: "Look at the rejects".into(),
+            text: format!("The rejects partition in the lake ({partition}), with DuckDB:"),
+            lang: "sql",
+            code: sql,
+        },
+    ];
+    if let Some(warehouse) = &config.warehouse {
+        let table = warehouse.config.qualified(&rejects);
+        sections.push(AlertSection {
+            title: "In Snowflake".into(),
+            text: format!("The rejects table is {table}:"),
+            lang: "sql",
+            code: format!(
+                "SELECT reason, count(*) AS lines FROM {table}\nWHERE \"DT\" = '{}'::DATE GROUP BY reason ORDER BY lines DESC;",
+                config.date
+            ),
+        });
+    }
+    sections
 }
 
 fn failure_for(
@@ -405,12 +770,43 @@ fn failure_for(
         rows_loaded: counters.rows_loaded.load(Ordering::Relaxed),
         rows_rejected: counters.rows_rejected.load(Ordering::Relaxed),
         sample_rejects: counters.samples.lock().expect("samples lock").clone(),
-        rerun_command: rerun_command(spec, args),
+        rerun_command: rerun_command(spec, args, config.map(|c| c.threads), None),
+        sections: match (err, config) {
+            (
+                RunError::TooManyRejects {
+                    rejected, total, ..
+                },
+                Some(config),
+            ) => reject_sections(spec, args, config, *rejected, *total),
+            _ => Vec::new(),
+        },
         airflow: AirflowContext::from_env(),
     }
 }
 
-async fn wait_for_signal(stop: Arc<StopFlag>, cancel: tokio::sync::watch::Sender<bool>) {
+/// Stops the run at [`Deadline::stop_at`], as out of time.
+async fn stop_at_deadline(
+    stop: Arc<StopFlag>,
+    cancel: Arc<tokio::sync::watch::Sender<bool>>,
+    deadline: Deadline,
+    started: Instant,
+) {
+    tokio::time::sleep_until((started + deadline.stop_at()).into()).await;
+    tracing::warn!(
+        limit_s = deadline.limit.as_secs(),
+        margin_s = deadline.margin.as_secs(),
+        "the run's time limit is near: stopping without committing"
+    );
+    stop.out_of_time("the time limit");
+    let _ = cancel.send(true);
+}
+
+async fn wait_for_signal(
+    stop: Arc<StopFlag>,
+    cancel: Arc<tokio::sync::watch::Sender<bool>>,
+    deadline: Option<Deadline>,
+    started: Instant,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -422,8 +818,20 @@ async fn wait_for_signal(stop: Arc<StopFlag>, cancel: tokio::sync::watch::Sender
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    tracing::warn!(signal = name, "interrupted: stopping without committing");
-    stop.interrupt(name);
+    // Near the time limit, the SIGTERM is the kubelet enforcing the pod's activeDeadlineSeconds
+    // (the pod started before this process).
+    if name == "SIGTERM"
+        && deadline.is_some_and(|d| started.elapsed() >= d.sigterm_is_deadline_from())
+    {
+        tracing::warn!(
+            signal = name,
+            "stopped at the time limit: stopping without committing"
+        );
+        stop.out_of_time(name);
+    } else {
+        tracing::warn!(signal = name, "interrupted: stopping without committing");
+        stop.interrupt(name);
+    }
     let _ = cancel.send(true);
 }
 
@@ -519,5 +927,226 @@ impl Progress {
     fn stop(self) {
         self.done.store(true, Ordering::Relaxed);
         let _ = self.handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoFormat;
+
+    impl RecordFormat for NoFormat {
+        fn schema(&self) -> &'static crate::table::TableSchema {
+            &crate::table::REJECTS_SCHEMA
+        }
+
+        fn read_object(
+            &self,
+            _key: &str,
+            _input: &mut dyn std::io::BufRead,
+            _out: &mut dyn crate::format::RecordSink,
+        ) -> Result<(), crate::format::ReadError> {
+            Ok(())
+        }
+    }
+
+    static SPEC: JobSpec = JobSpec {
+        name: "push-logs",
+        about: "test",
+        long_about: "test",
+        format: &NoFormat,
+        default_table: None,
+        select: |_| KeySelection {
+            list_prefix: String::new(),
+            suffix: None,
+        },
+        date_semantics: "test",
+        examples: "",
+    };
+
+    fn args(extra: &[&str]) -> CommonArgs {
+        let base = [
+            "push-logs",
+            "--date",
+            "2026-11-20",
+            "--source",
+            "s3://logs/AWSLogs/1/elasticloadbalancing/us-east-1",
+            "--table",
+            "push_proxy.logs_us_new",
+            "--lake",
+            "s3://lake/raw",
+        ];
+        let matches = command(&SPEC)
+            .try_get_matches_from(base.iter().chain(extra))
+            .unwrap();
+        CommonArgs::from_arg_matches(&matches).unwrap()
+    }
+
+    #[test]
+    fn the_deadline_margin_leaves_room_to_stop_and_report() {
+        let cases = [
+            // (limit, margin): 60 s at least, 5% of long limits, at most 10 min, at most half.
+            (7200, 360),
+            (600, 60),
+            (1200, 60),
+            (3600, 180),
+            (86_400, 600),
+            (90, 45),
+            (4, 2),
+        ];
+        for (limit, margin) in cases {
+            let d = Deadline::new(limit);
+            assert_eq!(d.margin, Duration::from_secs(margin), "limit {limit}");
+            assert_eq!(d.stop_at(), Duration::from_secs(limit - margin));
+            assert_eq!(
+                d.sigterm_is_deadline_from(),
+                Duration::from_secs(limit.saturating_sub(2 * margin))
+            );
+        }
+        // Once the margin is the 60 s minimum, stopping (at most the shutdown budget) is done
+        // before the kubelet's SIGTERM even if the pod started 15 s before the process.
+        assert!(Deadline::new(600).margin >= SHUTDOWN_BUDGET + Duration::from_secs(15));
+    }
+
+    #[test]
+    fn passing_ratio_is_rounded_up_and_passes_exactly() {
+        let cases = [
+            (40, 400, "0.1"),
+            (1, 3, "0.34"),
+            (2, 3, "0.67"),
+            (734, 10_000, "0.074"),
+            (3, 1_000_000, "0.000003"),
+            (7, 1_000_001, "0.0000070"),
+            (1, 7, "0.15"),
+            (99, 100, "0.99"),
+            (999, 1000, "1"),
+            (5, 5, "1"),
+            (1, 100, "0.01"),
+        ];
+        for (rejected, total, expected) in cases {
+            let text = passing_reject_ratio(rejected, total);
+            assert_eq!(
+                text.trim_end_matches('0'),
+                expected.trim_end_matches('0'),
+                "{rejected}/{total}"
+            );
+        }
+        // The run's own check (ratio > max fails) passes with the printed value, and fails with
+        // the next smaller value at the same precision.
+        for total in [3u64, 7, 400, 1_001, 65_537, 1_000_003] {
+            for rejected in [1, 2, total / 3, total / 2, total - 1] {
+                let text = passing_reject_ratio(rejected, total);
+                let printed: f64 = crate::config::CommonArgs::from_arg_matches(
+                    &command(&SPEC)
+                        .try_get_matches_from([
+                            "push-logs",
+                            "--date",
+                            "2026-11-20",
+                            "--source",
+                            "x",
+                            "--max-reject-ratio",
+                            &text,
+                        ])
+                        .unwrap(),
+                )
+                .unwrap()
+                .max_reject_ratio;
+                let ratio = rejected as f64 / total as f64;
+                assert!(
+                    ratio <= printed,
+                    "{rejected}/{total}: {text} would still fail"
+                );
+                if let Some((_, decimals)) = text.split_once('.') {
+                    let step = 10f64.powi(-(decimals.len() as i32));
+                    // Two significant digits: a tighter value at this precision fails.
+                    assert!(
+                        ratio > printed - step - 1e-15,
+                        "{rejected}/{total}: {text} is loose"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rerun_command_runs_as_posted_and_holds_no_secret() {
+        let a = args(&[
+            "--threads",
+            "4",
+            "--warehouse",
+            "snowflake://me:SENTINELpw@acct/raw?stage=lake&warehouse=load&endpoint=http%3A%2F%2Fu%3ASENTINELpw%40h%3A1",
+            "--warehouse-user",
+            "INGEST_SVC",
+            "--max-tries",
+            "3",
+            "--deadline-seconds",
+            "7200",
+            "--s3-endpoint",
+            "http://u:SENTINELpw@127.0.0.1:9000",
+        ]);
+        let cmd = rerun_command(&SPEC, &a, Some(4), None);
+        assert!(!cmd.contains("SENTINEL"), "{cmd}");
+        for needle in [
+            "push-logs --date 2026-11-20 ",
+            "--source s3://logs/AWSLogs/1/elasticloadbalancing/us-east-1 ",
+            "--table push_proxy.logs_us_new ",
+            "--lake s3://lake/raw ",
+            "--warehouse 'snowflake://acct/raw?stage=lake&warehouse=load&endpoint=http%3A%2F%2Fh%3A1%2F' ",
+            "--warehouse-user INGEST_SVC ",
+            "--threads 4 ",
+            "--s3-endpoint http://127.0.0.1:9000/",
+        ] {
+            assert!(cmd.contains(needle), "{needle} not in {cmd}");
+        }
+        assert!(
+            !cmd.contains("--max-tries") && !cmd.contains("--deadline"),
+            "{cmd}"
+        );
+        assert!(!cmd.contains("--max-reject-ratio"), "default ratio: {cmd}");
+        let raised = rerun_command(&SPEC, &a, Some(4), Some("0.074"));
+        assert!(raised.contains("--max-reject-ratio 0.074"), "{raised}");
+        // The threads the run had, even when they came from the CPU count.
+        let by_hand = rerun_command(&SPEC, &args(&[]), Some(2), None);
+        assert!(
+            by_hand.ends_with("--lake s3://lake/raw --threads 2"),
+            "{by_hand}"
+        );
+    }
+
+    #[test]
+    fn reject_sections_give_the_ratio_the_command_and_the_queries() {
+        let a = args(&["--threads", "2", "--max-reject-ratio", "0.05"]);
+        let config = run_config(&SPEC, &a, &secrets_none()).unwrap();
+        let sections = reject_sections(&SPEC, &a, &config, 40, 400);
+        assert_eq!(sections.len(), 2, "no warehouse: no Snowflake section");
+        assert!(
+            sections[0].text.contains("--max-reject-ratio 0.1 "),
+            "{}",
+            sections[0].text
+        );
+        assert!(
+            sections[0].code.contains("--max-reject-ratio 0.1 "),
+            "{}",
+            sections[0].code
+        );
+        assert!(!sections[0].code.contains("0.05"), "{}", sections[0].code);
+        assert!(
+            sections[1].code.contains(
+                "read_parquet('s3://lake/raw/push_proxy/logs_us_new_rejects/dt=2026-11-20/*.parquet')"
+            ),
+            "{}",
+            sections[1].code
+        );
+        assert!(sections[1].code.contains("INSTALL httpfs"));
+    }
+
+    fn secrets_none() -> Secrets {
+        // Built the way the run does, from an environment without secrets.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(Secrets::resolve_from_env()).0
     }
 }

@@ -72,14 +72,30 @@ impl Counters {
 #[derive(Default)]
 pub struct StopFlag {
     stop: AtomicBool,
-    /// Set by the signal handler: "SIGTERM" / "SIGINT".
+    /// Set by the signal handler: "SIGTERM" / "SIGINT", or "the time limit" (see
+    /// [`StopFlag::out_of_time`]).
     signal: Mutex<Option<&'static str>>,
+    /// The stop is the run's time limit (`--deadline-seconds`), not an ordinary interruption.
+    out_of_time: AtomicBool,
 }
 
 impl StopFlag {
     pub fn interrupt(&self, signal: &'static str) {
-        *self.signal.lock().expect("signal lock") = Some(signal);
+        let mut slot = self.signal.lock().expect("signal lock");
+        slot.get_or_insert(signal);
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops the run because it reached its time limit, noticed by `by` (the run's own timer,
+    /// "the time limit", or the kubelet's "SIGTERM" at the deadline). The run ends as
+    /// interrupted, and the caller reports it as [`RunError::OutOfTime`].
+    pub fn out_of_time(&self, by: &'static str) {
+        self.out_of_time.store(true, Ordering::SeqCst);
+        self.interrupt(by);
+    }
+
+    pub fn is_out_of_time(&self) -> bool {
+        self.out_of_time.load(Ordering::SeqCst)
     }
 
     fn abort(&self) {
@@ -193,6 +209,9 @@ pub async fn execute(
     };
     let result = match work.await {
         Ok(r) => r,
+        Err(join) if join.is_panic() => Err(RunError::Internal(crate::panics::describe(
+            &*join.into_panic(),
+        ))),
         Err(join) => Err(RunError::Internal(format!("parse workers failed: {join}"))),
     };
     if let Some(staging) = staging {
@@ -425,25 +444,25 @@ fn parse_all(
         for handle in handles {
             if let Err(panic) = handle.join() {
                 stop.abort();
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                first_error
-                    .lock()
-                    .expect("error lock")
-                    .get_or_insert(RunError::Internal(format!(
-                        "a parse worker panicked: {what}"
-                    )));
+                // The panic wins over the "interrupted" other workers report after it.
+                let err = RunError::Internal(crate::panics::describe(&*panic));
+                let mut slot = first_error.lock().unwrap_or_else(|e| e.into_inner());
+                if slot.is_none() || matches!(*slot, Some(RunError::Interrupted(_))) {
+                    *slot = Some(err);
+                }
             }
         }
     });
+    let first_error = first_error.into_inner().unwrap_or_else(|e| e.into_inner());
+    // A panic is a bug whatever else happened.
+    if let Some(err @ RunError::Internal(_)) = first_error {
+        return Err(err);
+    }
     // After a signal, streams end early and look truncated: report the interruption, not that.
     if let Some(signal) = stop.signal() {
         return Err(RunError::Interrupted(signal));
     }
-    match first_error.into_inner().expect("error lock") {
+    match first_error {
         Some(err) => Err(err),
         None => Ok(states.into_inner().expect("states lock")),
     }
@@ -478,6 +497,8 @@ fn read_one(
     sink: &mut WorkerSink<'_>,
 ) -> Result<(), RunError> {
     tracing::debug!(key = %object.key, size = object.size, "reading object");
+    crate::fault::hit("panic-in-parse");
+    crate::fault::hit("stall-in-parse");
     let raw = sources.open(object)?;
     let compressed = CountingReader {
         inner: raw,

@@ -36,6 +36,10 @@ pub struct RunSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
     pub alert_sent: bool,
+    /// The binary did not post because Airflow retries this failure (try < max tries, and the
+    /// failure is transient or an interruption): the last try posts if it fails too, and the
+    /// DAG's notifier stays silent (docs/contract.md, "Who alerts").
+    pub alert_deferred: bool,
 }
 
 impl RunSummary {
@@ -83,6 +87,7 @@ impl RunSummary {
             dry_run,
             partition: None,
             alert_sent: false,
+            alert_deferred: false,
         }
     }
 
@@ -161,6 +166,7 @@ impl RunSummary {
             let mut short = serde_json::json!({
                 "event": "run_summary", "job": self.job, "date": self.date,
                 "exit_code": self.exit_code, "status": self.status, "alert_sent": self.alert_sent,
+                "alert_deferred": self.alert_deferred, "error_kind": self.error_kind,
             });
             if let Some(e) = &self.error {
                 short["error"] = e.chars().take(2000).collect::<String>().into();

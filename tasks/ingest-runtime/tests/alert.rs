@@ -160,6 +160,7 @@ fn failure() -> Failure {
             reason: "expected 29 fields, got 3".into(),
         }],
         rerun_command: "push-logs --date 2026-11-20 --source /data/alb --table push_proxy.logs_us_new --lake ./lake".into(),
+        sections: Vec::new(),
         airflow: AirflowContext::from_lookup(|name| match name {
             "AIRFLOW_CTX_DAG_ID" => Some("push_logs".into()),
             "AIRFLOW_CTX_TRY_NUMBER" => Some("1".into()),

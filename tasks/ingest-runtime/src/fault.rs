@@ -1,0 +1,60 @@
+//! Fault points for tests: crashes and hangs at chosen places of a run, compiled in only with the
+//! cargo feature `fault-injection` (each job crate forwards it:
+//! `cargo build -p push-logs --features fault-injection`).
+//!
+//! The code calls [`hit`] with a point's name at the place it stands for. With the feature, the
+//! environment variable `INGEST_FAULT=<point>` arms one point, and hitting it acts according to
+//! the name's prefix:
+//!
+//! | prefix | action |
+//! |---|---|
+//! | `panic-` | `panic!` (the run must end as exit 1 with a summary and one alert) |
+//! | `abort-` | `std::process::abort()` (SIGABRT: a crash with no clean-up, like `kill -9`) |
+//! | `stall-` | sleep forever, ignoring every stop flag (a call that never returns) |
+//!
+//! Points so far: `panic-in-parse` and `stall-in-parse` (a parse worker, at each object),
+//! `panic-in-main` (the main thread, just before the run starts). A new point is one call,
+//! `crate::fault::hit("abort-after-publish")`, and a line in the list above.
+//!
+//! Without the feature [`hit`] is an empty inline function and `INGEST_FAULT` is never read: the
+//! shipped images cannot be made to crash by an environment variable.
+
+/// A fault point. No-op unless built with `fault-injection` and armed by `INGEST_FAULT`.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn hit(_point: &str) {}
+
+/// A fault point: acts when `INGEST_FAULT` names `point` (see the module documentation).
+#[cfg(feature = "fault-injection")]
+pub fn hit(point: &str) {
+    if armed() != Some(point) {
+        return;
+    }
+    tracing::warn!(point, "fault injected (INGEST_FAULT)");
+    if point.starts_with("panic-") {
+        panic!("fault injected at {point} (INGEST_FAULT)");
+    } else if point.starts_with("abort-") {
+        std::process::abort();
+    } else if point.starts_with("stall-") {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+/// The armed point, read once.
+#[cfg(feature = "fault-injection")]
+fn armed() -> Option<&'static str> {
+    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            std::env::var("INGEST_FAULT")
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        })
+        .as_deref()
+}
+
+/// Whether this build has fault points at all (printed in the start-up log line).
+pub const ENABLED: bool = cfg!(feature = "fault-injection");

@@ -54,8 +54,9 @@ def helm_binary() -> str:
     return found
 
 
-def helm_template(values: dict, workdir: Path) -> list[dict]:
-    """The chart's manifests for `values`, rendered by the real helm."""
+def helm_template(values: dict, workdir: Path, *, refused: bool = False) -> list[dict] | str:
+    """The chart's manifests for `values`, rendered by the real helm; with `refused`, helm's
+    error (the values must be refused)."""
     import yaml
 
     path = workdir / f"values-{len(list(workdir.glob('values-*')))}.yaml"
@@ -67,6 +68,9 @@ def helm_template(values: dict, workdir: Path) -> list[dict]:
         timeout=120,
         check=False,
     )
+    if refused:
+        assert out.returncode != 0, "helm accepted the values"
+        return out.stderr
     assert out.returncode == 0, f"helm template failed:\n{out.stderr}"
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 

@@ -1075,10 +1075,16 @@ def test_preflight_warehouse_without_a_snowflake_key_fails(
 
 
 def test_a_local_lake_is_refused_at_parse_and_at_start(
-    deploy, airflow_env, bins, hostdir, moto_endpoint, hook
+    deploy, airflow_env, bins, hostdir, moto_endpoint, hook, sources
 ):
+    # The chart's schema refuses it...
+    error = helm_template(chart_values(sources, "x", lake="/data/lake"), hostdir, refused=True)
+    assert "/lake" in error
+    # ...set around it (configMap.extraSettings wins over `lake`), the DAGs refuse it...
     dep = deploy(
-        "local-lake", existing_secret=docs_secret(hook.url, warehouse=False), lake="/data/lake"
+        "local-lake",
+        existing_secret=docs_secret(hook.url, warehouse=False),
+        **{"configMap.extraSettings": {"INGEST_LAKE": "/data/lake"}},
     )
     assert dep.settings["INGEST_LAKE"] == "/data/lake"
     bag = airflow_env(dep)
@@ -1087,7 +1093,7 @@ def test_a_local_lake_is_refused_at_parse_and_at_start(
     for error in bag.import_errors.values():
         assert "INGEST_LAKE='/data/lake' is not an s3:// location" in error
 
-    # The binary refuses too, in a pod (a DAG that got past the check, an old DAG file).
+    # ...and so does the binary, in a pod (a DAG file from before the check, a run by hand).
     good = deploy("s3-lake", existing_secret=docs_secret(hook.url, warehouse=False))
     bag = airflow_env(good)
     pod, _ = dag_harness.build_pod(bag, "ingest_license_exports", "load")

@@ -973,7 +973,9 @@ def rows(report: dict, check: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("setup", ["chart-secret-with-warehouse", "existing-secret-from-docs"])
-def test_preflight_hook(setup, deploy, bins, hostdir, moto_endpoint, hook, warehouse, caplog):
+def test_preflight_hook(
+    setup, deploy, airflow_env, bins, hostdir, moto_endpoint, hook, warehouse, caplog
+):
     warehouse_url, _ = warehouse
     if setup == "chart-secret-with-warehouse":
         lake = f"lake-{uuid.uuid4().hex[:8]}"
@@ -992,6 +994,25 @@ def test_preflight_hook(setup, deploy, bins, hostdir, moto_endpoint, hook, wareh
         )
     else:
         dep = deploy(setup, existing_secret=docs_secret(hook.url, warehouse=False))
+    # The hook checks exactly the keys the job pods reference: the required ones by name, the
+    # optional ones as "one of them".
+    bag = airflow_env(dep)
+    required, optional = set(), set()
+    for dag_id, task_id in JOB_TASKS:
+        pod, _ = dag_harness.build_pod(bag, dag_id, task_id)
+        for var in pod_dict(pod)["spec"]["containers"][0]["env"]:
+            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                (optional if ref.get("optional") else required).add(ref["key"])
+    (container,) = dep.hook_job()["spec"]["template"]["spec"]["containers"]
+    checked = next(
+        e["value"] for e in container["env"] if e["name"] == "INGEST_REQUIRED_SECRET_KEYS"
+    ).split(",")
+    expected_checked = sorted(required) + (
+        ["|".join(sorted(optional, reverse=True))] if optional else []
+    )
+    assert sorted(checked) == sorted(expected_checked)
+
     ended, report = run_hook(dep, bins, hostdir, moto_endpoint[0])
     assert ended.exit_code == 0, ended.stdout[-3000:]
     keys = {r["target"].split("/", 1)[1]: r["status"] for r in rows(report, "secret-key")}

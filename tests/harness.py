@@ -58,7 +58,8 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "INGEST_", "MATTERMOST_", "AIRFLOW_"))
+        # KUBERNETES_*: a CI runner in a pod would make every local-lake run refuse to start.
+        if not k.startswith(("AWS_", "INGEST_", "MATTERMOST_", "AIRFLOW_", "KUBERNETES_"))
     }
     env.update(
         {

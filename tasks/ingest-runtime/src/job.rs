@@ -297,11 +297,13 @@ fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
     if let Some(p) = progress {
         p.stop();
     }
-    let result = result.map_err(|err| match err {
-        err if err.kind() == FailureKind::Interrupted && stop.is_out_of_time() => {
+    // Stopped at the time limit: the run reports "interrupted", or the transient error of a
+    // request the stop cut short (e.g. a listing), and it is out of time either way.
+    let result = result.map_err(|err| match err.kind() {
+        FailureKind::Interrupted | FailureKind::Transient if stop.is_out_of_time() => {
             out_of_time(spec, &config, &stop, &counters, deadline, started)
         }
-        err => err,
+        _ => err,
     });
 
     let mut summary = RunSummary::new(
@@ -1139,6 +1141,32 @@ mod tests {
             sections[1].code
         );
         assert!(sections[1].code.contains("INSTALL httpfs"));
+
+        let mut loaded = config.clone();
+        loaded.warehouse = Some(Arc::new(crate::warehouse::Warehouse::new(
+            crate::warehouse::SnowflakeConfig::parse(
+                "snowflake://acct/raw/ingest?stage=lake",
+                Some("INGEST_SVC"),
+            )
+            .unwrap(),
+            crate::warehouse::Credentials::Password("SENTINELpw".into()),
+        )));
+        let sections = reject_sections(&SPEC, &a, &loaded, 40, 400);
+        assert_eq!(sections.len(), 3);
+        let snowflake = &sections[2];
+        assert!(
+            snowflake
+                .text
+                .contains(r#""RAW"."INGEST"."LOGS_US_NEW_REJECTS""#),
+            "{}",
+            snowflake.text
+        );
+        assert!(
+            snowflake
+                .code
+                .contains(r#"WHERE "DT" = '2026-11-20'::DATE"#)
+        );
+        assert!(!format!("{sections:?}").contains("SENTINEL"));
     }
 
     fn secrets_none() -> Secrets {

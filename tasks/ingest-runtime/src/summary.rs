@@ -118,6 +118,12 @@ impl RunSummary {
         ];
         if let Some(e) = &self.error {
             rows.push(("error", e.clone()));
+            let alert = match (self.alert_sent, self.alert_deferred) {
+                (true, _) => "posted",
+                (false, true) => "deferred: Airflow retries; the last try posts",
+                (false, false) => "not posted",
+            };
+            rows.push(("alert", alert.into()));
         }
         rows.extend([
             ("files", format!("{} of {}", self.files, self.files_total)),

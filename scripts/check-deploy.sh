@@ -142,6 +142,8 @@ must_fail "values.schema.json rejects a floating tag" "/image/tag" \
   helm template x "$CHART" --set image.tag=latest
 must_fail "values.schema.json rejects a malformed source" "sourcesByDeployment" \
   helm template x "$CHART" --set jobs.push-logs.sourcesByDeployment.us=http://bucket/x
+must_fail "values.schema.json rejects a local-path lake" "/lake" \
+  helm template x "$CHART" --set lake=/data/lake
 check "values.schema.json: additionalProperties false on every object" python3 - "$CHART/values.schema.json" <<'PY'
 import json, sys
 bad = []

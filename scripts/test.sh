@@ -48,5 +48,23 @@ if [ -x scripts/check-images.sh ]; then
   scripts/check-images.sh
 fi
 
-step "pytest (end-to-end and DAG tests)"
-INGEST_BIN_DIR="$CARGO_TARGET_DIR/debug" "$INGEST_VENV/bin/python" -m pytest
+# The deployment rehearsal (tests/rehearsal) runs the binaries the images ship: the release-profile
+# static builds check-images just made. They are copied out first, because the fault-injection
+# build below writes the same path; the rehearsal's panic scenario needs that build (the shipped
+# binary has no fault hook).
+step "Release binaries for the deployment rehearsal"
+static="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
+rehearsal="$CARGO_TARGET_DIR/rehearsal"
+rm -rf "$rehearsal" && mkdir -p "$rehearsal/release" "$rehearsal/fault-injection"
+for bin in push-logs telemetry server-pingbacks license-exports preflight sample-data; do
+  [ ! -f "$static/$bin" ] || cp "$static/$bin" "$rehearsal/release/"
+done
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --quiet \
+  --target x86_64-unknown-linux-gnu -p push-logs --features fault-injection
+cp "$static/push-logs" "$rehearsal/fault-injection/"
+
+step "pytest (end-to-end, DAG tests and the deployment rehearsal)"
+INGEST_BIN_DIR="$CARGO_TARGET_DIR/debug" \
+  INGEST_RELEASE_BIN_DIR="$rehearsal/release" \
+  INGEST_FAULT_BIN_DIR="$rehearsal/fault-injection" \
+  "$INGEST_VENV/bin/python" -m pytest

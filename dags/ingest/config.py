@@ -89,7 +89,16 @@ def secret_name() -> str:
 
 
 def lake() -> str:
-    return required(LAKE, "the lake root the jobs write to (--lake)", "s3://acme-lake/ingest")
+    """The lake root; must be s3://: a pod's local path is its container layer (read-only in the
+    job pods), and whatever a job wrote there would vanish with the pod."""
+    value = required(LAKE, "the lake root the jobs write to (--lake)", "s3://acme-lake/ingest")
+    if not value.startswith("s3://"):
+        raise ConfigError(
+            f"{LAKE}={value!r} is not an s3:// location: the job pods cannot keep files they "
+            "write to a local path (their root filesystem is read-only and is deleted with the "
+            f"pod). Set {LAKE} to the lake bucket, for example {LAKE}=s3://acme-lake/ingest."
+        )
+    return value
 
 
 def sources(name: str, count: int | None = None) -> list[str]:

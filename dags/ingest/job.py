@@ -31,15 +31,18 @@ CONTEXT_ENV: dict[str, str] = {
 }
 # The date a run loads. Each binary maps it to its files (its `date_semantics`).
 DATE_TEMPLATE = "{{ ds }}"
+# Total tries of the task (Airflow's `retries` counts the tries after the first).
+MAX_TRIES_TEMPLATE = "{{ task.retries + 1 }}"
 _ALB_REGION = re.compile(r"/elasticloadbalancing/([a-z]{2}(?:-[a-z]+)+-\d+)/?$")
 
 
 class ExitCodeRetryPolicy(RetryPolicy):
     """Retries what a retry can fix; fails at once on the binary's deterministic exit codes.
 
-    Exit 1 (bug), 2 (configuration) and 3 (data) fail for good: the next try would read the
-    same files with the same code. Exit 4 (transient), 130 (interrupted), a killed container,
-    a pod that did not start and a timeout take the task's normal retries.
+    Exit 1 (bug), 2 (configuration), 3 (data) and 5 (out of time) fail for good: the next try
+    would read the same files with the same code and the same deadline; so does a pod killed by
+    its activeDeadlineSeconds (reason DeadlineExceeded). Exit 4 (transient), 130 (interrupted),
+    any other killed container, a pod that did not start and a timeout take the normal retries.
     """
 
     def evaluate(self, exception, try_number, max_tries, context=None) -> RetryDecision:
@@ -47,6 +50,12 @@ class ExitCodeRetryPolicy(RetryPolicy):
         if failure.kind == "job" and failure.exit_code in pod_failure.DETERMINISTIC_EXIT_CODES:
             return RetryDecision.fail(
                 reason=f"job exit code {failure.exit_code}: a retry would fail the same way"
+            )
+        if failure.reason == "DeadlineExceeded":
+            # The next try gets the same activeDeadlineSeconds for the same date.
+            return RetryDecision.fail(
+                reason="the pod reached its activeDeadlineSeconds: a retry would run out of time "
+                "the same way"
             )
         return RetryDecision.default()
 
@@ -61,10 +70,11 @@ class IngestJob:
     :param name: the binary and image name, e.g. ``push-logs``.
     :param cpu: CPU request; also ``--threads``. No CPU limit (no throttling).
     :param memory: memory request and limit (guaranteed: not evicted first under pressure).
-    :param timeout: a pod running longer is stopped by Kubernetes (``activeDeadlineSeconds``:
-        SIGTERM, then the binary exits 130 and posts its own alert). Airflow's
-        ``execution_timeout`` is a backstop above it (plus the pod's startup time), so a timeout
-        is normally reported once, by the binary, and by the DAG only if the binary could not.
+    :param timeout: the pod's ``activeDeadlineSeconds``, also given to the binary as
+        ``INGEST_DEADLINE_SECONDS``: it stops itself before the deadline (exit 5, "out of time",
+        not retried) and posts one alert naming the limit and how to raise it (this parameter).
+        If Kubernetes kills it first (reason DeadlineExceeded), the DAG's notifier says the same.
+        Airflow's ``execution_timeout`` is a backstop above it (plus the pod's startup time).
     """
 
     def __init__(
@@ -83,6 +93,10 @@ class IngestJob:
         self.execution_timeout = (
             timeout + timedelta(seconds=STARTUP_TIMEOUT_S) + timedelta(minutes=5)
         )
+
+    @property
+    def deadline_seconds(self) -> int:
+        return int(self.timeout.total_seconds())
 
     @property
     def dag_id(self) -> str:
@@ -145,6 +159,10 @@ class IngestJob:
         arguments += ["--table", table, "--lake", config.lake(), "--threads", _threads(self.cpu)]
         arguments += list(extra_args)
         pod_env = dict(CONTEXT_ENV)
+        # The binary posts its alert only when no retry follows (docs/contract.md, "Alerts"):
+        # it needs the task's total tries, and the deadline to stop itself before it.
+        pod_env["INGEST_MAX_TRIES"] = MAX_TRIES_TEMPLATE
+        pod_env["INGEST_DEADLINE_SECONDS"] = str(self.deadline_seconds)
         pod_env["INGEST_LOG_FORMAT"] = "json"
         # The images are FROM scratch (no /tmp); jobs that spill (telemetry's server_daily) use
         # TMPDIR, an emptyDir mounted below.
@@ -171,8 +189,10 @@ class IngestJob:
             image=images.image_for(self.name),
             image_pull_policy="IfNotPresent",
             arguments=arguments,
-            env_vars=pod_env,
-            secrets=secrets.secrets_for(self.name),
+            # Plain values, then the secretKeyRefs (built in ingest.secrets: some are optional,
+            # which Airflow's Secret class cannot express).
+            env_vars=[k8s.V1EnvVar(name=k, value=v) for k, v in pod_env.items()]
+            + secrets.env_secrets(self.name),
             container_resources=k8s.V1ResourceRequirements(
                 requests={"cpu": self.cpu, "memory": self.memory},
                 limits={"memory": self.memory},
@@ -185,6 +205,8 @@ class IngestJob:
             volume_mounts=[k8s.V1VolumeMount(name="tmp", mount_path="/tmp")],  # noqa: S108
             container_security_context=k8s.V1SecurityContext(
                 run_as_non_root=True,
+                # Only the /tmp emptyDir is writable: nothing can land in the container layer.
+                read_only_root_filesystem=True,
                 allow_privilege_escalation=False,
                 capabilities=k8s.V1Capabilities(drop=["ALL"]),
                 seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
@@ -201,7 +223,7 @@ class IngestJob:
             get_logs=True,
             do_xcom_push=False,
             startup_timeout_seconds=STARTUP_TIMEOUT_S,
-            active_deadline_seconds=int(self.timeout.total_seconds()),
+            active_deadline_seconds=self.deadline_seconds,
             termination_grace_period=60,
             retry_policy=ExitCodeRetryPolicy(),
         )

@@ -13,8 +13,14 @@ The webhook URL (never logged, and masked in task logs) comes from, in order:
 
 1. the Airflow Connection ``mattermost_ingest`` (``INGEST_ALERT_CONN_ID`` renames it): its
    password holds the full incoming-webhook URL, e.g.
-   ``AIRFLOW_CONN_MATTERMOST_INGEST='{"conn_type": "http", "password": "https://..."}'``;
+   ``AIRFLOW_CONN_MATTERMOST_INGEST='{"conn_type": "http", "password": "https://..."}'``; or, in
+   the old DAGs' format, host = the Mattermost base URL and password = the bare hook token, from
+   which the URL ``<host>/hooks/<token>`` is built;
 2. the environment variable ``INGEST_ALERT_WEBHOOK_URL`` of the workers.
+
+Alert rule (docs/contract.md, "Alerts"): one failed date is one post, whatever the retries. The
+binary posts only when no retry follows; this callback runs only when the task has failed for
+good, and posts unless the binary's summary says ``alert_sent: true``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -58,7 +65,9 @@ def webhook_url(conn_id: str | None = None) -> str | None:
         from airflow.sdk import BaseHook
 
         conn = BaseHook.get_connection(conn_id)
-        url = conn.password or (conn.host if str(conn.host or "").startswith("http") else None)
+        url = url_from_connection(
+            conn.host, conn.password, getattr(conn, "schema", None), getattr(conn, "port", None)
+        )
     except Exception:  # noqa: BLE001 - connection not defined: fall back to the env var
         url = None
     url = url or os.environ.get(config.ALERT_WEBHOOK_URL, "").strip() or None
@@ -70,6 +79,28 @@ def webhook_url(conn_id: str | None = None) -> str | None:
         except Exception:  # noqa: BLE001 - masking is best effort outside a task
             log.debug("could not register the webhook URL with the secrets masker")
     return url
+
+
+def url_from_connection(
+    host: str | None,
+    password: str | None,
+    schema: str | None = None,
+    port: int | None = None,
+) -> str | None:
+    """The webhook URL a connection holds: a full URL in the password (or the host), or the old
+    DAGs' format, a bare hook token in the password and the Mattermost base URL in the host."""
+    password = (password or "").strip()
+    host = (host or "").strip()
+    if password.startswith(("http://", "https://")):
+        return password
+    if password:
+        if not host:
+            return None
+        if "://" not in host:
+            # Airflow splits `https://chat.example.com` into schema `https` and host.
+            host = f"{schema or 'https'}://{host}" + (f":{port}" if port else "")
+        return f"{host.rstrip('/')}/hooks/{password.strip('/')}"
+    return host if host.startswith(("http://", "https://")) else None
 
 
 def _ti_attr(ti: Any, name: str) -> Any:
@@ -94,6 +125,25 @@ def build_payload(context: Mapping[str, Any], failure: pod_failure.PodFailure) -
     if len(error) > MAX_ERROR_CHARS:
         more = len(error) - MAX_ERROR_CHARS
         error = f"{error[:MAX_ERROR_CHARS]}\n... ({more} more characters in the task log)"
+    headline = "failed"
+    extra: list[tuple[str, str]] = []
+    if failure.out_of_time:
+        headline = "ran out of time"
+        limit = _deadline_seconds(context, failure.message)
+        limit_text = f"{limit} s ({_duration(limit)})" if limit else "the pod's limit"
+        extra = [
+            (
+                "Out of time",
+                f"the date did not finish within {limit_text} (activeDeadlineSeconds); it was "
+                "not retried, a retry would hit the same limit",
+            ),
+            (
+                "To fix",
+                "raise the limit in the DAG file, `IngestJob(..., timeout=timedelta(hours=N))` "
+                "(dags/<job>.py), deploy, then clear the task for this date; or give the pod "
+                "more CPU (`IngestJob(cpu=...)` also sets --threads)",
+            ),
+        ]
     rows = [
         ("DAG", f"`{_code(dag_id)}`"),
         ("Task", f"`{_code(task_id)}`"),
@@ -101,10 +151,11 @@ def build_payload(context: Mapping[str, Any], failure: pod_failure.PodFailure) -
         ("Run", f"`{_code(run_id)}`"),
         ("Try", _code(try_number if try_number is not None else "?")),
         ("Pod", neutralize(failure.describe())),
+        *extra,
         ("Why this alert", "the job binary could not post its own alert for this failure"),
     ]
     lines = [
-        f"#### :rotating_light: `{_code(dag_id)}.{_code(task_id)}` failed for {_code(date)}",
+        f"#### :rotating_light: `{_code(dag_id)}.{_code(task_id)}` {headline} for {_code(date)}",
         "",
         "| | |",
         "|:--|:--|",
@@ -139,6 +190,26 @@ def build_payload(context: Mapping[str, Any], failure: pod_failure.PodFailure) -
     if channel:
         payload["channel"] = channel
     return payload
+
+
+_DEADLINE_RE = re.compile(r"""['"]active_deadline_seconds['"]\s*:\s*(\d+)""")
+
+
+def _deadline_seconds(context: Mapping[str, Any], message: str) -> int | None:
+    """The pod's activeDeadlineSeconds: the task's setting, else the pod spec in the error."""
+    value = getattr(context.get("task"), "active_deadline_seconds", None)
+    if isinstance(value, int) and value > 0:
+        return value
+    found = _DEADLINE_RE.search(message)
+    return int(found.group(1)) if found else None
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    parts.append(f"{secs} s" if secs or not (hours or minutes) else "")
+    return " ".join(p for p in parts if p)
 
 
 def post(url: str, payload: Mapping[str, Any], *, attempts: int = 3, timeout: float = 10.0) -> bool:

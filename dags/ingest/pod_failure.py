@@ -18,11 +18,13 @@ import json
 import re
 from dataclasses import dataclass
 
-# Exit codes after which the binary has posted its own alert (docs/contract.md), unless its
-# webhook post failed or no webhook is configured: `alert_sent` in the summary says which.
-BINARY_ALERT_EXIT_CODES = frozenset({1, 2, 3, 4, 130})
-# Exit codes of failures that a retry cannot fix: a bug, bad configuration, bad data.
-DETERMINISTIC_EXIT_CODES = frozenset({1, 2, 3})
+# The binary's own failure exit codes (docs/contract.md): it writes a run summary, and posts its
+# alert when no retry follows (deterministic code or last try), unless its webhook post failed
+# or no webhook is configured. `alert_sent` / `alert_deferred` in the summary say which.
+BINARY_ALERT_EXIT_CODES = frozenset({1, 2, 3, 4, 5, 130})
+# Exit codes of failures that a retry cannot fix: a bug, bad configuration, bad data, a date
+# that does not fit in the pod's deadline.
+DETERMINISTIC_EXIT_CODES = frozenset({1, 2, 3, 5})
 
 # Pod/container reasons worth naming, most specific first.
 _REASONS = (
@@ -59,13 +61,24 @@ class PodFailure:
 
     @property
     def binary_alerted(self) -> bool:
-        """True only when the binary itself says it posted an alert for this failure."""
+        """True only when the binary itself says it posted an alert for this failure.
+
+        A summary with ``alert_deferred: true`` (the binary expected a retry) is not an alert:
+        when the failure callback runs, no retry follows, so the DAG must post.
+        """
         return bool(self.summary and self.summary.get("alert_sent") is True)
+
+    @property
+    def out_of_time(self) -> bool:
+        """Killed by the pod's activeDeadlineSeconds, or the binary stopped itself for it."""
+        return self.reason == "DeadlineExceeded" or (self.kind == "job" and self.exit_code == 5)
 
     def describe(self) -> str:
         """One line for humans: why the pod failed."""
         parts = []
-        if self.kind == "not_started":
+        if self.reason == "DeadlineExceeded" and self.kind != "job":
+            parts.append("the pod ran out of time (activeDeadlineSeconds) and was killed")
+        elif self.kind == "not_started":
             parts.append("the pod never started")
         elif self.kind == "timeout":
             parts.append("the task ran past its execution_timeout")

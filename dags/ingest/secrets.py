@@ -1,34 +1,51 @@
 """Every secret a job pod receives, in one place.
 
-Secrets reach a pod only as ``Secret("env", ...)`` objects built here: each maps the environment
+Secrets reach a pod only as ``secretKeyRef`` env vars built here: each maps the environment
 variable a binary reads to a key of ONE Kubernetes Secret (default name ``ingest-tasks``, set
-``INGEST_SECRET_NAME`` to change it). ``JOB_SECRETS`` says which of them each job gets; the DAG
-tests check it against the job binary's ``--print-contract`` (its ``secrets`` list), so a DAG can
-neither miss a secret its binary reads nor hand one to a binary that does not.
+``INGEST_SECRET_NAME`` to change it). ``JOB_SECRETS`` says which of them each job may get; the
+DAG tests check it against the job binary's ``--print-contract`` (its ``secrets`` list), so a DAG
+can neither miss a secret its binary reads nor hand one to a binary that does not.
+
+Which references a pod carries, and which are optional, follows the deployment (the rule
+docs/deploy.md's Secret instructions and the preflight check follow too):
+
+- ``MATTERMOST_WEBHOOK_URL`` (key ``mattermost-webhook-url``): always, required. A pod whose
+  Secret lacks it does not start (CreateContainerConfigError), and preflight fails on it first.
+- ``SNOWFLAKE_PRIVATE_KEY`` / ``SNOWFLAKE_PASSWORD``: only when the warehouse is configured
+  (``INGEST_WAREHOUSE``), and ``optional: true``: a deployment uses one of the two, so the other
+  key need not exist. Preflight checks that at least one of them is set.
+
+Airflow's ``Secret`` class cannot mark a reference optional, so the ``V1EnvVar`` objects are
+built here directly.
 
 To add a secret: add its env var and key to ``SECRET_KEYS``, add it to the jobs in
-``JOB_SECRETS`` whose binaries declare it, and add the key to the chart's Secret.
+``JOB_SECRETS`` whose binaries declare it, decide when pods need it in :func:`env_secrets`, and
+add the key to the chart's Secret, docs/deploy.md and preflight's required keys.
 """
 
 from __future__ import annotations
 
 import json
 
-from airflow.providers.cncf.kubernetes.secret import Secret
+from kubernetes.client import models as k8s
 
 from ingest import config
 
 # Environment variable the binary reads -> key in the Kubernetes Secret.
 SECRET_KEYS: dict[str, str] = {
     "MATTERMOST_WEBHOOK_URL": "mattermost-webhook-url",
-    # Snowflake load: key-pair (production) or password; a Secret key left empty is unused.
+    # Snowflake load: key-pair (production) or password; only referenced with INGEST_WAREHOUSE.
     "SNOWFLAKE_PRIVATE_KEY": "snowflake-private-key",
     "SNOWFLAKE_PASSWORD": "snowflake-password",
 }
+# Referenced by every pod, not optional.
+ALWAYS = ("MATTERMOST_WEBHOOK_URL",)
+# Referenced only when the warehouse is configured, each optional (one of them is used).
+WAREHOUSE = ("SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PASSWORD")
 
-_EVERY_JOB = ("MATTERMOST_WEBHOOK_URL", "SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PASSWORD")
+_EVERY_JOB = (*ALWAYS, *WAREHOUSE)
 
-# Job (binary name) -> the env vars of SECRET_KEYS its pods get.
+# Job (binary name) -> the env vars of SECRET_KEYS its pods may get.
 JOB_SECRETS: dict[str, tuple[str, ...]] = {
     "push-logs": _EVERY_JOB,
     "telemetry": _EVERY_JOB,
@@ -37,21 +54,41 @@ JOB_SECRETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def env_secret(env: str) -> Secret:
-    """The ``Secret("env", ...)`` that injects `env` from the jobs' Kubernetes Secret."""
+def warehouse_on() -> bool:
+    return bool(config.setting(config.WAREHOUSE))
+
+
+def env_secret(env: str, *, optional: bool = False) -> k8s.V1EnvVar:
+    """The env var that injects `env` from the jobs' Kubernetes Secret."""
     if env not in SECRET_KEYS:
         raise config.ConfigError(f"secret env {env} is not in ingest.secrets.SECRET_KEYS")
-    return Secret("env", env, config.secret_name(), SECRET_KEYS[env])
+    ref = k8s.V1SecretKeySelector(name=config.secret_name(), key=SECRET_KEYS[env])
+    if optional:
+        ref.optional = True
+    return k8s.V1EnvVar(name=env, value_from=k8s.V1EnvVarSource(secret_key_ref=ref))
 
 
-def secrets_for(job: str) -> list[Secret]:
-    """The Secret objects of `job`'s pods; a job without an entry is an error, not 'no secrets'."""
+def env_secrets(job: str) -> list[k8s.V1EnvVar]:
+    """The secret env vars of `job`'s pods in this deployment (see the module docstring)."""
     if job not in JOB_SECRETS:
         raise config.ConfigError(
             f"job {job} has no entry in ingest.secrets.JOB_SECRETS: declare the secrets its "
             "binary reads (see `<job> --print-contract`), even if none"
         )
-    return [env_secret(env) for env in JOB_SECRETS[job]]
+    wanted = JOB_SECRETS[job]
+    out = [env_secret(env) for env in ALWAYS if env in wanted]
+    if warehouse_on():
+        out += [env_secret(env, optional=True) for env in WAREHOUSE if env in wanted]
+    return out
+
+
+def required_keys(warehouse: bool | None = None) -> list[str]:
+    """What the Secret must hold for this deployment, in preflight's INGEST_REQUIRED_SECRET_KEYS
+    syntax (`a|b` = one of them non-empty)."""
+    keys = [SECRET_KEYS[env] for env in ALWAYS]
+    if warehouse_on() if warehouse is None else warehouse:
+        keys.append("|".join(SECRET_KEYS[env] for env in WAREHOUSE))
+    return keys
 
 
 def manifest() -> dict[str, object]:
@@ -59,6 +96,7 @@ def manifest() -> dict[str, object]:
     return {
         "secret": config.secret_name(),
         "keys": {env: SECRET_KEYS[env] for env in SECRET_KEYS},
+        "required": required_keys(),
         "jobs": {job: [SECRET_KEYS[env] for env in envs] for job, envs in JOB_SECRETS.items()},
     }
 

@@ -239,13 +239,14 @@ def test_posts_when_the_pod_was_evicted(dagbag, receiver):
 
 
 def test_pod_deadline_reported_once(dagbag, receiver):
-    """activeDeadlineSeconds: SIGTERM, the binary exits 130 and alerts, the DAG stays silent;
-    a binary that did not stop in the grace period was killed, and the DAG posts."""
+    """activeDeadlineSeconds: the binary stops itself (exit 5, out of time) and alerts, the DAG
+    stays silent; a binary that did not stop in the grace period was killed, and the DAG posts
+    that the date ran out of time, the limit, and how to raise it."""
     exc = pod_failure_exception(
         a_task(dagbag),
-        exit_code=130,
+        exit_code=5,
         reason="Error",
-        message=summary(130, True),
+        message=summary(5, True),
         pod_reason="DeadlineExceeded",
     )
     fail_task(dagbag, exc)
@@ -255,7 +256,24 @@ def test_pod_deadline_reported_once(dagbag, receiver):
     )
     fail_task(dagbag, exc)
     assert len(receiver.posts) == 1
-    assert "reason DeadlineExceeded, exit code 137" in receiver.posts[0]["json"]["text"]
+    text = receiver.posts[0]["json"]["text"]
+    assert "reason DeadlineExceeded, exit code 137" in text
+    assert f"`{DAG_ID}.{TASK_ID}` ran out of time for {DATE}" in text
+    limit = a_task(dagbag).active_deadline_seconds
+    assert f"within {limit} s (" in text
+    assert "IngestJob(..., timeout=timedelta(hours=N))" in text
+
+
+def test_posts_when_the_binary_deferred_but_no_retry_follows(dagbag, receiver):
+    """The binary expected a retry (alert_deferred) but the task failed for good (cleared with
+    fewer retries, or a policy decision): the callback is the last chance, so it posts."""
+    deferred = json.loads(summary(4, alert_sent=False))
+    deferred["alert_deferred"] = True
+    exc = pod_failure_exception(
+        a_task(dagbag), exit_code=4, reason="Error", message=json.dumps(deferred)
+    )
+    fail_task(dagbag, exc)
+    assert len(receiver.posts) == 1
 
 
 def test_untrusted_text_cannot_mention_anyone(dagbag, receiver):
@@ -280,6 +298,50 @@ def test_webhook_url_from_an_airflow_connection(dagbag, receiver, monkeypatch):
 
     fail_task(dagbag, AirflowTaskTimeout("Timeout"))
     assert len(receiver.posts) == 1
+
+
+def test_webhook_from_a_connection_with_a_bare_token(dagbag, receiver, monkeypatch):
+    """The old DAGs' connection: host = the Mattermost base URL, password = the hook token."""
+    monkeypatch.delenv("INGEST_ALERT_WEBHOOK_URL")
+    base, token = receiver.url.split("/hooks/")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MATTERMOST_INGEST",
+        json.dumps({"conn_type": "mattermost", "host": base, "password": token}),
+    )
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    fail_task(dagbag, AirflowTaskTimeout("Timeout"))
+    assert [p["path"] for p in receiver.posts] == [f"/{TOKEN}"]
+
+
+@pytest.mark.parametrize(
+    ("host", "password", "schema", "port", "url"),
+    [
+        (
+            None,
+            "https://chat.example.test/hooks/abc",
+            None,
+            None,
+            "https://chat.example.test/hooks/abc",
+        ),
+        ("https://chat.example.test/", "abc", None, None, "https://chat.example.test/hooks/abc"),
+        ("chat.example.test", "abc", None, 8065, "https://chat.example.test:8065/hooks/abc"),
+        ("chat.example.test", "abc", "http", None, "http://chat.example.test/hooks/abc"),
+        (
+            "https://chat.example.test/hooks/abc",
+            None,
+            None,
+            None,
+            "https://chat.example.test/hooks/abc",
+        ),
+        (None, "abc", None, None, None),
+        ("chat.example.test", None, None, None, None),
+    ],
+)
+def test_connection_formats(host, password, schema, port, url):
+    from ingest.notifier import url_from_connection
+
+    assert url_from_connection(host, password, schema, port) == url
 
 
 def test_the_webhook_url_is_never_logged(dagbag, receiver, monkeypatch, caplog, capfd):
@@ -314,6 +376,8 @@ def test_no_webhook_configured_logs_what_to_set(dagbag, deploy_env, monkeypatch,
         ({"exit_code": 2, "reason": "Error", "message": summary(2, True)}, "fail"),
         ({"exit_code": 3, "reason": "Error", "message": summary(3, False)}, "fail"),
         ({"exit_code": 4, "reason": "Error", "message": summary(4, True)}, "default"),
+        ({"exit_code": 5, "reason": "Error", "message": summary(5, True)}, "fail"),
+        ({"exit_code": 137, "reason": "Error", "pod_reason": "DeadlineExceeded"}, "fail"),
         ({"exit_code": 130, "reason": "Error", "message": summary(130, True)}, "default"),
         ({"exit_code": 137, "reason": "OOMKilled"}, "default"),
         ({"waiting": "CreateContainerConfigError"}, "default"),

@@ -78,6 +78,12 @@ def test_pod_for_a_date(dagbag, dag_id, task_id):
     assert container.termination_message_policy == "FallbackToLogsOnError"
     assert container.security_context.run_as_non_root is True
     assert container.security_context.allow_privilege_escalation is False
+    # Only the /tmp emptyDir is writable.
+    assert container.security_context.read_only_root_filesystem is True
+    assert [m.mount_path for m in container.volume_mounts] == ["/tmp"]  # noqa: S108
+    # What the binary needs to post its alert only when no retry follows, and to stop in time.
+    assert plain["INGEST_MAX_TRIES"] == str(dagbag.dags[dag_id].get_task(task_id).retries + 1)
+    assert plain["INGEST_DEADLINE_SECONDS"] == str(pod.spec.active_deadline_seconds)
 
     # The images are FROM scratch: a writable /tmp (TMPDIR) comes from an emptyDir.
     assert plain["TMPDIR"] == "/tmp"
@@ -101,3 +107,48 @@ def test_the_date_follows_the_run(dagbag):
         pod, _ = build_pod(dagbag, "ingest_license_exports", "load", date=date)
         args = pod.spec.containers[0].args
         assert args[args.index("--date") + 1] == date
+
+
+def _secret_refs(pod) -> dict:
+    return {
+        e.name: e.value_from.secret_key_ref
+        for e in pod.spec.containers[0].env
+        if e.value_from and e.value_from.secret_key_ref
+    }
+
+
+def test_pods_reference_only_the_secret_keys_the_deployment_uses(deploy_env, monkeypatch):
+    """Without a warehouse a pod needs only the webhook key (a Secret made as docs/deploy.md
+    says starts it); with one, the Snowflake keys are referenced, optional (one of them is)."""
+    from dag_harness import load_dagbag
+
+    monkeypatch.delenv("INGEST_WAREHOUSE", raising=False)
+    pod, _ = build_pod(load_dagbag(), "ingest_telemetry", "load")
+    refs = _secret_refs(pod)
+    assert {n: (r.key, r.optional) for n, r in refs.items()} == {
+        "MATTERMOST_WEBHOOK_URL": ("mattermost-webhook-url", None)
+    }
+
+    monkeypatch.setenv("INGEST_WAREHOUSE", "snowflake://acct/DB/INGEST?stage=s")
+    monkeypatch.setenv("INGEST_WAREHOUSE_USER", "INGEST_LOADER")
+    pod, _ = build_pod(load_dagbag(), "ingest_telemetry", "load")
+    refs = _secret_refs(pod)
+    assert {n: (r.key, r.optional) for n, r in refs.items()} == {
+        "MATTERMOST_WEBHOOK_URL": ("mattermost-webhook-url", None),
+        "SNOWFLAKE_PRIVATE_KEY": ("snowflake-private-key", True),
+        "SNOWFLAKE_PASSWORD": ("snowflake-password", True),
+    }
+    plain = {e.name: e.value for e in pod.spec.containers[0].env if e.value_from is None}
+    assert plain["SNOWFLAKE_USER"] == "INGEST_LOADER"
+
+
+@pytest.mark.parametrize("lake", ["/data/lake", "lake", "file:///data/lake", "gs://b/lake"])
+def test_a_local_lake_is_an_import_error(deploy_env, monkeypatch, lake):
+    """A pod's local path is its (read-only, deleted-with-the-pod) container layer."""
+    from dag_harness import load_dagbag
+
+    monkeypatch.setenv("INGEST_LAKE", lake)
+    bag = load_dagbag()
+    assert bag.dags == {}
+    for error in bag.import_errors.values():
+        assert f"INGEST_LAKE={lake!r} is not an s3:// location" in error

@@ -190,8 +190,10 @@ subjects:
   env:
     # Besides the DAG settings below (which include INGEST_NAMESPACE and INGEST_SECRET_NAME):
     - name: INGEST_REQUIRED_SECRET_KEYS
+      {{- /* The keys the job pods reference and need (dags/ingest/secrets.py): the webhook
+           always; with a warehouse, one of the two Snowflake keys (both optional refs). */}}
       {{- $required := .Values.secret.requiredKeys }}
-      {{- if .Values.warehouse.url }}{{ $required = append $required "snowflake-private-key|snowflake-password" }}{{ end }}
+      {{- if (include "ingest-tasks.settings" . | fromYaml).INGEST_WAREHOUSE }}{{ $required = append $required "snowflake-private-key|snowflake-password" }}{{ end }}
       value: {{ join "," $required | quote }}
     - name: INGEST_JOBS
       value: {{ include "ingest-tasks.enabledJobs" . | quote }}
@@ -211,9 +213,18 @@ subjects:
     {{- end }}
     # The DAGs' settings as this release renders them (not the ConfigMap, which a pre-upgrade
     # hook would see as it was before the upgrade): INGEST_SOURCE_*, INGEST_LAKE, images.
-    {{- range $name, $value := include "ingest-tasks.settings" . | fromYaml }}
+    {{- $settings := include "ingest-tasks.settings" . | fromYaml }}
+    {{- range $name, $value := $settings }}
     - name: {{ $name }}
       value: {{ $value | quote }}
+    {{- end }}
+    # The same settings under the names the binaries read, as the DAGs hand them to the job pods
+    # (dags/ingest/job.py): preflight checks what the jobs will use. preflight.env wins.
+    {{- range $binaryEnv, $setting := dict "SNOWFLAKE_USER" "INGEST_WAREHOUSE_USER" "MATTERMOST_CHANNEL" "INGEST_ALERT_CHANNEL" "MATTERMOST_USERNAME" "INGEST_ALERT_USERNAME" }}
+    {{- if and (hasKey $settings $setting) (not (hasKey $.Values.preflight.env $binaryEnv)) }}
+    - name: {{ $binaryEnv }}
+      value: {{ get $settings $setting | quote }}
+    {{- end }}
     {{- end }}
   securityContext:
     {{- include "ingest-tasks.containerSecurityContext" . | nindent 4 }}

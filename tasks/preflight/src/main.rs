@@ -50,8 +50,9 @@ struct Cli {
     )]
     secret_name: String,
 
-    /// Keys the Secret must hold, comma-separated; `a|b` = at least one of them
-    /// (default: mattermost-webhook-url, the key every job pod gets).
+    /// Keys the Secret must hold, non-empty, comma-separated; `a|b` = at least one of them
+    /// (default: the keys the job pods need: mattermost-webhook-url, and with --warehouse
+    /// snowflake-private-key|snowflake-password).
     #[arg(
         long,
         env = "INGEST_REQUIRED_SECRET_KEYS",
@@ -173,7 +174,11 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
         .map(RequiredKey::parse)
         .collect::<Result<_, _>>()?;
     let required = if required.is_empty() {
-        plan::default_required_keys()
+        let warehouse = cli
+            .warehouse
+            .as_deref()
+            .is_some_and(|w| !w.trim().is_empty());
+        plan::default_required_keys(warehouse)
     } else {
         required
     };

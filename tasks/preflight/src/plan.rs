@@ -11,9 +11,13 @@ pub const KNOWN_JOBS: &[&str] = &[
     "license-exports",
 ];
 
-/// Secret env vars every job pod gets from the Secret today (dags/ingest/secrets.py
-/// `JOB_SECRETS`): the default of `--required-keys`.
+/// Secret env vars every job pod references as required `secretKeyRef`s (dags/ingest/secrets.py
+/// `ALWAYS`): the default of `--required-keys`.
 pub const DEFAULT_REQUIRED_ENV: &[&str] = &["MATTERMOST_WEBHOOK_URL"];
+
+/// With a warehouse, the job pods also reference these, each `optional: true`
+/// (dags/ingest/secrets.py `WAREHOUSE`): at least one of them must be set.
+pub const WAREHOUSE_ENV: &[&str] = &["SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PASSWORD"];
 
 /// The Secret key of a secret env var, as the DAGs and the chart name it:
 /// `MATTERMOST_WEBHOOK_URL` → `mattermost-webhook-url`.
@@ -82,14 +86,24 @@ impl RequiredKey {
     }
 }
 
-/// The default required keys: those of [`DEFAULT_REQUIRED_ENV`].
-pub fn default_required_keys() -> Vec<RequiredKey> {
-    DEFAULT_REQUIRED_ENV
+/// The default required keys: those of [`DEFAULT_REQUIRED_ENV`], and with a warehouse one of
+/// [`WAREHOUSE_ENV`]'s: the keys the job pods reference, as the DAGs build them.
+pub fn default_required_keys(warehouse: bool) -> Vec<RequiredKey> {
+    let mut keys: Vec<RequiredKey> = DEFAULT_REQUIRED_ENV
         .iter()
         .map(|env| RequiredKey {
             alternatives: vec![secret_key_for_env(env)],
         })
-        .collect()
+        .collect();
+    if warehouse {
+        keys.push(RequiredKey {
+            alternatives: WAREHOUSE_ENV
+                .iter()
+                .map(|e| secret_key_for_env(e))
+                .collect(),
+        });
+    }
+    keys
 }
 
 /// One S3 (or local) source of a job.
@@ -154,8 +168,15 @@ mod tests {
         assert_eq!(env_for_secret_key("unrelated"), None);
         assert_eq!(job_env_key("server-pingbacks"), "SERVER_PINGBACKS");
         assert_eq!(
-            default_required_keys(),
+            default_required_keys(false),
             [RequiredKey::parse("mattermost-webhook-url").unwrap()]
+        );
+        assert_eq!(
+            default_required_keys(true),
+            [
+                RequiredKey::parse("mattermost-webhook-url").unwrap(),
+                RequiredKey::parse("snowflake-private-key|snowflake-password").unwrap()
+            ]
         );
     }
 

@@ -213,6 +213,8 @@ for j in "${jobs[@]}"; do
       --date "$DATE" --source "/in${source#"$in"}" --table "$table" --lake /lake \
       --log-format json >"$work/$j.run" 2>"$work/$j.log" ||
       fail "$j on sample data failed: $(tail -n 5 "$work/$j.log")"
+    [ -s "$work/$j.run" ] ||
+      fail "$j on sample data printed no run summary on stdout; its log ends: $(tail -n 5 "$work/$j.log")"
     loaded="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["rows_loaded"])' "$work/$j.run")"
     [ "$loaded" -gt 0 ] || fail "$j loaded no rows from $rows sample rows"
     part="$lake/${table%%.*}/${table#*.}/dt=$DATE"

@@ -1043,13 +1043,6 @@ def test_preflight_hook(
     assert_no_sentinels(dep, hook, caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="preflight's s3-list lists '<prefix>/' (trailing slash), but a CloudFront source "
-    "s3://b/<prefix>/<distribution> is a key prefix of '<distribution>.<date>-<hour>.*.gz' "
-    "(what the jobs read): preflight warns 'no objects' for telemetry and server-pingbacks "
-    "although the jobs load them (tasks/preflight/src/s3check.rs)",
-)
 def test_preflight_finds_the_files_the_jobs_read(deploy, bins, hostdir, moto_endpoint, hook):
     dep = deploy("sources", existing_secret=docs_secret(hook.url, warehouse=False))
     ended, report = run_hook(dep, bins, hostdir, moto_endpoint[0])

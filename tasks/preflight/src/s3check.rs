@@ -1,5 +1,7 @@
 //! Is each job's source listable with the pod's credentials? One `ListObjectsV2` (max 1 key)
-//! under `<prefix>/`, through the jobs' own S3 client (same chain, endpoint and path-style options).
+//! of the keys starting with `<prefix>` (no `/` added: the jobs append `/<date path>/` to ALB and
+//! export prefixes but `.<date>-` to a CloudFront distribution's, so `<prefix>` is what every job's
+//! keys share), through the jobs' own S3 client (same chain, endpoint and path-style options).
 
 use aws_sdk_s3::error::SdkError;
 use ingest_runtime::aws_error::{AwsProblem, HttpResponse};
@@ -30,15 +32,10 @@ pub async fn check_source(client: Option<&aws_sdk_s3::Client>, location: &str) -
 }
 
 async fn list(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> (Status, String) {
-    let prefix = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
     let result = client
         .list_objects_v2()
         .bucket(bucket)
-        .prefix(&prefix)
+        .prefix(prefix)
         .max_keys(1)
         .send()
         .await;
@@ -48,7 +45,7 @@ async fn list(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> (Statu
         }
         Ok(_) => (
             Status::Warn,
-            "listable, but no objects under this prefix: check the path (a job fails on a day without files)".into(),
+            "listable, but no object key starts with this prefix: check the path (a job fails on a day without files)".into(),
         ),
         Err(err) => classify(err),
     }

@@ -46,7 +46,7 @@ const ROW_GROUP_ROWS: usize = 122_880;
 /// ...or when the memory it holds until it closes reaches this many bytes: its encoded, compressed
 /// column chunks, and the batches of text that dictionary encoders still reference (a dictionary
 /// keeps each distinct value as a slice of the batch it first came in).
-const ROW_GROUP_MEMORY_BYTES: usize = 24 << 20;
+const ROW_GROUP_MEMORY_BYTES: usize = 10 << 20;
 /// Row groups per part file before the writer moves on to a new file. The Parquet writer keeps
 /// every row group's metadata until the file is closed, so an unbounded file would grow memory
 /// with the input; 64 groups bound a file to ~1 GiB of encoded values.
@@ -1033,6 +1033,36 @@ mod tests {
             })
             .sum();
         assert_eq!(rows, 5);
+    }
+
+    #[test]
+    fn batches_join_large_row_groups_and_only_repeating_columns_get_a_dictionary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part-00000.parquet");
+        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), COLS, &[]);
+        let rows = 200_000i64;
+        for i in 0..rows {
+            let mut row = part.batch().start_row();
+            row.text(Some(if i % 3 == 0 { "GET" } else { "POST" }))
+                .i64(Some(i * 7919));
+            row.finish();
+            part.maybe_flush().unwrap();
+        }
+        assert_eq!(part.finish().unwrap(), rows as u64);
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        // Batches of 65,536 rows: the group closes after the one that passes ROW_GROUP_ROWS.
+        assert_eq!(groups, [131_072, rows - 131_072]);
+        let dictionary = |col: usize| {
+            meta.row_group(0)
+                .column(col)
+                .encodings()
+                .any(|e| e == parquet::basic::Encoding::RLE_DICTIONARY)
+        };
+        assert!(dictionary(0), "two distinct values: a dictionary pays");
+        assert!(!dictionary(1), "every value distinct: plain");
     }
 
     #[test]

@@ -14,6 +14,8 @@ and every later run checks its rows against that baseline through DuckDB (EXCEPT
 lineage columns _run_id and _loaded_at left out) and fails when they differ.
 """
 
+# SQL here is built from our own paths and options, never user input.
+# ruff: noqa: S608
 from __future__ import annotations
 
 import argparse
@@ -34,7 +36,8 @@ CF_PREFIX = "telemetry"
 CF_DIST = "E2EXAMPLE1"
 # (W3C field, our column name, DuckDB type of the typed reference)
 CF_FIELDS = [
-    ("date", "logdate", "DATE"), ("time", "logtime", "TIME"), ("x-edge-location", "edge", "VARCHAR"),
+    ("date", "logdate", "DATE"), ("time", "logtime", "TIME"),
+    ("x-edge-location", "edge", "VARCHAR"),
     ("sc-bytes", "bytessent", "BIGINT"), ("c-ip", "cip", "VARCHAR"),
     ("cs-method", "method", "VARCHAR"), ("cs(Host)", "host", "VARCHAR"),
     ("cs-uri-stem", "uri", "VARCHAR"), ("sc-status", "status", "INTEGER"),
@@ -176,7 +179,8 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
             for dry in (False, True):
                 # Alternate before/current inside each repeat (paired under the same load).
                 for suffix, bin_dir in bins:
-                    keep = latest if (suffix == "" and not dry and threads == 1 and rep == 0) else None
+                    kept = suffix == "" and not dry and threads == 1 and rep == 0
+                    keep = latest if kept else None
                     secs, rss, summary, written = run_job(
                         bin_dir / binary, source_args, table, threads, dry, env, keep)
                     uncompressed = summary["bytes_uncompressed"]
@@ -199,7 +203,7 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
 
     print(f"\n{name}: {uncompressed / 2**20:.0f} MiB uncompressed, {rows} lines, "
           f"best of {args.repeat}, {cores} cores (shared)\n")
-    print(f"| case | wall s | MB/s | peak RSS MiB | Parquet MB |\n|---|---|---|---|---|")
+    print("| case | wall s | MB/s | peak RSS MiB | Parquet MB |\n|---|---|---|---|---|")
     for c in cases.values():
         pq = f"{c.parquet / 1e6:.1f}" if c.parquet else ""
         print(f"| {c.label} | {c.best:.2f} | {uncompressed / 1e6 / c.best:.0f} | "
@@ -361,7 +365,8 @@ def bench_alb(args, env: dict) -> None:
             "AND time >= TIMESTAMPTZ '2026-11-20 10:00:00+00' "
             "AND time < TIMESTAMPTZ '2026-11-20 11:00:00+00'",
             "SELECT count(*), sum(sent_bytes) FROM {src} WHERE elb_status_code >= 500 "
-            "AND time >= TIMESTAMP '2026-11-20 10:00:00' AND time < TIMESTAMP '2026-11-20 11:00:00'"),
+            "AND time >= TIMESTAMP '2026-11-20 10:00:00' "
+            "AND time < TIMESTAMP '2026-11-20 11:00:00'"),
         "requests per user agent (group by)": (
             "SELECT user_agent, count(*) FROM {src} GROUP BY 1 ORDER BY 2 DESC LIMIT 20",) * 2,
     }

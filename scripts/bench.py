@@ -1,10 +1,26 @@
 """Benchmark driver for scripts/bench.sh: runs each case as a child process and reads its peak
-RSS from wait4(), so every figure is measured the same way."""
+RSS from wait4(), so every figure is measured the same way.
 
+Cases, all on one thread unless --scaling: the job parsing and writing Parquet, the job with
+--dry-run (parse only), DuckDB's typed read_csv -> COPY TO Parquet (snappy; what an engineer would
+write instead of the job) and DuckDB's read_csv of every column as VARCHAR into memory. Then the
+bytes of both Parquet outputs (per shared column and for the columns only ours has) and two typical
+queries timed over each, with the ratios.
+
+With --before-bin-dir the job cases also run with those binaries, alternating with the current
+ones (paired runs: both see the same machine load). The job's output is kept in
+<data-dir>/lake-<format>-latest; with --save-baseline it becomes <data-dir>/lake-<format>-baseline,
+and every later run checks its rows against that baseline through DuckDB (EXCEPT ALL both ways,
+lineage columns _run_id and _loaded_at left out) and fails when they differ.
+"""
+
+# SQL here is built from our own paths and options, never user input.
+# ruff: noqa: S608
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -18,32 +34,55 @@ PREFIX = "AWSLogs/123456789012/elasticloadbalancing/us-east-1"
 # CloudFront (telemetry): <prefix>/<distribution-id>.YYYY-MM-DD-HH.<id>.gz, 4 files an hour.
 CF_PREFIX = "telemetry"
 CF_DIST = "E2EXAMPLE1"
+# (W3C field, our column name, DuckDB type of the typed reference)
 CF_FIELDS = [
-    "date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem",
-    "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)",
-    "x-edge-result-type", "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes",
-    "time-taken", "x-forwarded-for", "ssl-protocol", "ssl-cipher", "x-edge-response-result-type",
-    "cs-protocol-version", "fle-status", "fle-encrypted-fields", "c-port", "time-to-first-byte",
-    "x-edge-detailed-result-type", "sc-content-type", "sc-content-len", "sc-range-start",
-    "sc-range-end",
+    ("date", "logdate", "DATE"), ("time", "logtime", "TIME"),
+    ("x-edge-location", "edge", "VARCHAR"),
+    ("sc-bytes", "bytessent", "BIGINT"), ("c-ip", "cip", "VARCHAR"),
+    ("cs-method", "method", "VARCHAR"), ("cs(Host)", "host", "VARCHAR"),
+    ("cs-uri-stem", "uri", "VARCHAR"), ("sc-status", "status", "INTEGER"),
+    ("cs(Referer)", "creferrer", "VARCHAR"), ("cs(User-Agent)", "useragent", "VARCHAR"),
+    ("cs-uri-query", "cs_uri_query", "VARCHAR"), ("cs(Cookie)", "cookie", "VARCHAR"),
+    ("x-edge-result-type", "x_edge_result_type", "VARCHAR"),
+    ("x-edge-request-id", "x_edge_request_id", "VARCHAR"),
+    ("x-host-header", "x_host_header", "VARCHAR"), ("cs-protocol", "protocol", "VARCHAR"),
+    ("cs-bytes", "cs_bytes", "BIGINT"), ("time-taken", "time_taken", "DOUBLE"),
+    ("x-forwarded-for", "x_forwarded_for", "VARCHAR"),
+    ("ssl-protocol", "ssl_protocol", "VARCHAR"), ("ssl-cipher", "ssl_cipher", "VARCHAR"),
+    ("x-edge-response-result-type", "x_edge_response_result_type", "VARCHAR"),
+    ("cs-protocol-version", "cs_protocol_version", "VARCHAR"),
+    ("fle-status", "file_status", "VARCHAR"),
+    ("fle-encrypted-fields", "file_encrypted_fields", "VARCHAR"),
+    ("c-port", "c_port", "INTEGER"), ("time-to-first-byte", "time_to_first_byte", "DOUBLE"),
+    ("x-edge-detailed-result-type", "x_edge_detailed_result_type", "VARCHAR"),
+    ("sc-content-type", "sc_content_type", "VARCHAR"),
+    ("sc-content-len", "sc_content_len", "BIGINT"),
+    ("sc-range-start", "sc_range_start", "BIGINT"), ("sc-range-end", "sc_range_end", "BIGINT"),
 ]
+# (column as logged, DuckDB type of the typed reference)
 ALB_COLUMNS = [
-    "type", "time", "elb", "client_and_port", "target_and_port", "request_processing_time",
-    "target_processing_time", "response_processing_time", "elb_status_code",
-    "target_status_code", "received_bytes", "sent_bytes", "request", "user_agent", "ssl_cipher",
-    "ssl_protocol", "target_group_arn", "trace_id", "domain_name", "chosen_cert_arn",
-    "matched_rule_priority", "request_creation_time", "actions_executed", "redirect_url",
-    "error_reason", "target_port_list", "target_status_code_list", "classification",
-    "classification_reason", "conn_trace_id", "transformed_host", "transformed_uri",
-    "request_transform_status",
+    ("type", "VARCHAR"), ("time", "TIMESTAMP"), ("elb", "VARCHAR"),
+    ("client_and_port", "VARCHAR"), ("target_and_port", "VARCHAR"),
+    ("request_processing_time", "DOUBLE"), ("target_processing_time", "DOUBLE"),
+    ("response_processing_time", "DOUBLE"), ("elb_status_code", "INTEGER"),
+    ("target_status_code", "INTEGER"), ("received_bytes", "BIGINT"), ("sent_bytes", "BIGINT"),
+    ("request", "VARCHAR"), ("user_agent", "VARCHAR"), ("ssl_cipher", "VARCHAR"),
+    ("ssl_protocol", "VARCHAR"), ("target_group_arn", "VARCHAR"), ("trace_id", "VARCHAR"),
+    ("domain_name", "VARCHAR"), ("chosen_cert_arn", "VARCHAR"),
+    ("matched_rule_priority", "INTEGER"), ("request_creation_time", "TIMESTAMP"),
+    ("actions_executed", "VARCHAR"), ("redirect_url", "VARCHAR"), ("error_reason", "VARCHAR"),
+    ("target_port_list", "VARCHAR"), ("target_status_code_list", "VARCHAR"),
+    ("classification", "VARCHAR"), ("classification_reason", "VARCHAR"),
+    ("conn_trace_id", "VARCHAR"), ("transformed_host", "VARCHAR"), ("transformed_uri", "VARCHAR"),
+    ("request_transform_status", "VARCHAR"),
 ]
+LINEAGE = ["_source_key", "_source_line", "_run_id", "_loaded_at"]
 
 
 def measure(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in bytes, stdout of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = b"", b""
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     out = proc.stdout.read()
@@ -60,85 +99,282 @@ def generate(marker_dir: Path, label: str, cmd: list[str]) -> None:
     if marker.exists():
         return
     shutil.rmtree(marker_dir, ignore_errors=True)
-    print(f"== generating {label} into {marker_dir}")
+    print(f"== generating {label} into {marker_dir}", flush=True)
     t, _, out = measure(cmd)
-    print(f"   generated in {t:.1f} s: {out.strip()}")
+    print(f"   generated in {t:.1f} s: {out.strip()}", flush=True)
     marker.touch()
 
 
-def job_cases(binary: Path, job: str, source_args: list[str], table: str, cores: int,
-              env: dict) -> list[tuple]:
-    """parse-only and parse+write, on one core and on all."""
-    results = []
-    for label, extra, threads in [
-        (f"{job} parse-only", ["--dry-run"], 1),
-        (f"{job} parse-only", ["--dry-run"], cores),
-        (f"{job} parse+write", [], 1),
-        (f"{job} parse+write", [], cores),
-    ]:
-        with tempfile.TemporaryDirectory() as lake:
-            secs, rss, out = measure([
-                str(binary), "--date", DATE, *source_args, "--table", table, "--lake", lake,
-                "--threads", str(threads), *extra,
-            ], env)
-        summary = json.loads(out.strip().splitlines()[-1])
-        results.append((f"{label}, {threads} thread(s)", secs, rss,
-                        summary["bytes_uncompressed"],
-                        summary["rows_loaded"] + summary["rows_rejected"]))
-    return results
+def dir_bytes(root: Path, suffix: str = ".parquet") -> int:
+    return sum(p.stat().st_size for p in root.rglob(f"*{suffix}"))
 
 
-def duckdb_cases(read_csv: str, cores: int, uncompressed: int) -> list[tuple]:
-    """DuckDB loading the same gzip files with read_csv(...), on one core and on all."""
-    results = []
-    for threads in (1, cores):
-        # Our own paths and options, not user input.
-        sql = (
-            f"SET enable_progress_bar = false; SET threads = {threads}; "  # noqa: S608
-            f"CREATE TABLE t AS SELECT * FROM {read_csv}; "
-            "SELECT count(*) FROM t;"
-        )
-        secs, rss, out = measure([sys.executable, "-c",
-                                  "import duckdb,sys; c=duckdb.connect(); "
-                                  "[c.execute(s) for s in sys.argv[1].split(';')[:-2]]; "
-                                  "print(c.execute(sys.argv[1].split(';')[-2]).fetchone()[0])",
-                                  sql])
-        results.append((f"duckdb read_csv, {threads} thread(s)", secs, rss, uncompressed,
-                        int(out.strip())))
-    return results
+class Case:
+    """One measured case: best wall time of its repeats, highest peak RSS."""
+
+    def __init__(self, label: str, nbytes: int, rows: int):
+        self.label, self.nbytes, self.rows = label, nbytes, rows
+        self.secs: list[float] = []
+        self.rss = 0
+        self.parquet = 0
+
+    def add(self, secs: float, rss: int) -> None:
+        self.secs.append(secs)
+        self.rss = max(self.rss, rss)
+
+    @property
+    def best(self) -> float:
+        return min(self.secs)
 
 
-def report(title: str, files: list[Path], results: list[tuple], cores: int) -> None:
-    compressed = sum(f.stat().st_size for f in files)
-    uncompressed, rows = results[0][3], results[0][4]
-    print(f"\n{title} input: {len(files)} files, {compressed / 2**20:.0f} MiB gzip, "
-          f"{uncompressed / 2**20:.0f} MiB uncompressed, {rows} lines; {cores} cores\n")
-    print(f"{'case':<44} {'seconds':>8} {'MB/s':>8} {'rows/s':>10} {'peak RSS':>10}")
-    for label, secs, rss, nbytes, nrows in results:
-        print(f"{label:<44} {secs:>8.2f} {nbytes / 1e6 / secs:>8.1f} {nrows / secs:>10.0f} "
-              f"{rss / 2**20:>7.1f} MiB")
+def run_job(binary: Path, source_args: list[str], table: str, threads: int, dry: bool,
+            env: dict, keep: Path | None) -> tuple[float, int, dict, int]:
+    with tempfile.TemporaryDirectory() as lake:
+        secs, rss, out = measure([
+            str(binary), "--date", DATE, *source_args, "--table", table, "--lake", lake,
+            "--threads", str(threads), *(["--dry-run"] if dry else []),
+        ], env)
+        written = dir_bytes(Path(lake) / table.split(".")[0])
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(lake, keep, ignore=shutil.ignore_patterns(".staging"))
+    return secs, rss, json.loads(out.strip().splitlines()[-1]), written
 
 
-def bench_alb(args, cores: int, env: dict) -> None:
-    data = args.data_dir / args.size
+def duck(sql: list[str], fetch: str | None = None) -> tuple[float, int, str]:
+    """Runs statements in a fresh DuckDB process (one thread); returns wall, peak RSS, result."""
+    script = (
+        "import duckdb, json, sys; c = duckdb.connect(); "
+        "c.execute('SET threads = 1'); c.execute('SET enable_progress_bar = false'); "
+        "stmts = json.loads(sys.argv[1]); [c.execute(s) for s in stmts[:-1]]; "
+        "r = c.execute(stmts[-1]).fetchall(); print(r[0][0] if r else '')"
+    )
+    return measure([sys.executable, "-c", script, json.dumps(sql + [fetch or "SELECT 1"])])
+
+
+def bench(args, name: str, binary: str, source_args: list[str], table: str, env: dict,
+          typed_csv: str, typed_select: str, varchar_csv: str, queries: dict[str, tuple],
+          shared: dict[str, str]) -> None:
+    cores = os.cpu_count() or 1
+    work = args.data_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    latest = args.data_dir / f"lake-{name}-latest"
+    baseline = args.data_dir / f"lake-{name}-baseline"
+    bins = [("", args.bin_dir)]
+    if args.before_bin_dir:
+        bins = [(" (before)", args.before_bin_dir), ("", args.bin_dir)]
+    thread_counts = [1, cores] if args.scaling and cores > 1 else [1]
+
+    cases: dict[str, Case] = {}
+    uncompressed = rows = 0
+
+    def case(label: str) -> Case:
+        if label not in cases:
+            cases[label] = Case(label, uncompressed, rows)
+        return cases[label]
+
+    duck_parquet = work / f"{name}-duckdb.parquet"
+    for rep in range(args.repeat):
+        for threads in thread_counts:
+            for dry in (False, True):
+                # Alternate before/current inside each repeat (paired under the same load).
+                for suffix, bin_dir in bins:
+                    kept = suffix == "" and not dry and threads == 1 and rep == 0
+                    keep = latest if kept else None
+                    secs, rss, summary, written = run_job(
+                        bin_dir / binary, source_args, table, threads, dry, env, keep)
+                    uncompressed = summary["bytes_uncompressed"]
+                    rows = summary["rows_loaded"] + summary["rows_rejected"]
+                    what = "--dry-run (parse only)" if dry else "parse+write"
+                    c = case(f"{binary} {what}, {threads} thread(s){suffix}")
+                    c.add(secs, rss)
+                    c.parquet = written
+        if args.skip_duckdb:
+            continue
+        secs, rss, _ = duck([
+            f"COPY (SELECT {typed_select} FROM {typed_csv}) TO '{duck_parquet}' "
+            "(FORMAT parquet, COMPRESSION snappy)"])
+        c = case("DuckDB typed read_csv -> Parquet, 1 thread")
+        c.add(secs, rss)
+        c.parquet = duck_parquet.stat().st_size
+        secs, rss, _ = duck([f"CREATE TABLE t AS SELECT * FROM {varchar_csv}"],
+                            "SELECT count(*) FROM t")
+        case("DuckDB read_csv all VARCHAR -> memory, 1 thread").add(secs, rss)
+
+    print(f"\n{name}: {uncompressed / 2**20:.0f} MiB uncompressed, {rows} lines, "
+          f"best of {args.repeat}, {cores} cores (shared)\n")
+    print("| case | wall s | MB/s | peak RSS MiB | Parquet MB |\n|---|---|---|---|---|")
+    for c in cases.values():
+        pq = f"{c.parquet / 1e6:.1f}" if c.parquet else ""
+        print(f"| {c.label} | {c.best:.2f} | {uncompressed / 1e6 / c.best:.0f} | "
+              f"{c.rss / 2**20:.0f} | {pq} |")
+
+    if not args.skip_duckdb:
+        job = cases[f"{binary} parse+write, 1 thread(s)"]
+        ref = cases["DuckDB typed read_csv -> Parquet, 1 thread"]
+        print(f"\nspeed, job parse+write / DuckDB typed: {ref.best / job.best:.2f}x "
+              f"(goal >= 2); Parquet bytes ours / DuckDB: {job.parquet / ref.parquet:.2f}",
+              flush=True)
+    # DuckDB in this process would grow it, and a child's peak RSS (ru_maxrss) starts from its
+    # parent's at fork: analyse in a fresh process so later cases stay measured alone.
+    proc = multiprocessing.get_context("spawn").Process(target=analyse, args=(
+        args.skip_duckdb, latest, baseline, table, duck_parquet, shared, queries,
+        args.save_baseline))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        sys.exit(f"{name}: the size, query or row check failed")
+
+
+def analyse(skip_duckdb: bool, latest: Path, baseline: Path, table: str, duck_parquet: Path,
+            shared: dict[str, str], queries: dict[str, tuple], save_baseline: bool) -> None:
+    if not skip_duckdb:
+        ours = f"read_parquet('{latest}/{table.replace('.', '/')}/*/*.parquet')"
+        compare_sizes(latest / table.replace(".", "/"), duck_parquet, shared)
+        compare_queries(ours, f"read_parquet('{duck_parquet}')", queries)
+    check_rows(baseline, latest, save_baseline)
+    sys.stdout.flush()
+
+
+def column_bytes(glob: str) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect()
+    # Our own paths, not user input.
+    rows = con.execute(
+        "SELECT path_in_schema, sum(total_compressed_size) "  # noqa: S608
+        f"FROM parquet_metadata('{glob}') GROUP BY 1").fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def compare_sizes(our_dir: Path, duck_file: Path, shared: dict[str, str]) -> None:
+    ours = column_bytes(f"{our_dir}/*/*.parquet")
+    theirs = column_bytes(str(duck_file))
+    print("\n| column (ours / DuckDB's) | ours MB | DuckDB MB | ratio |\n|---|---|---|---|")
+    tot_o = tot_d = 0
+    for our_name, duck_name in shared.items():
+        o, d = ours.get(our_name, 0), theirs.get(duck_name, 0)
+        tot_o, tot_d = tot_o + o, tot_d + d
+        if o or d:
+            print(f"| {our_name} / {duck_name} | {o / 1e6:.2f} | {d / 1e6:.2f} | "
+                  f"{o / d if d else float('inf'):.2f} |")
+    print(f"| **shared columns** | {tot_o / 1e6:.1f} | {tot_d / 1e6:.1f} | "
+          f"{tot_o / tot_d:.3f} (goal <= 1.05) |")
+    extra = {k: v for k, v in ours.items() if k not in shared}
+    print("\ncolumns only ours has: " + ", ".join(
+        f"{k} {v / 1e6:.1f} MB" for k, v in sorted(extra.items(), key=lambda kv: -kv[1])))
+
+
+def compare_queries(ours: str, theirs: str, queries: dict[str, tuple]) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    print("\n| query | ours s | DuckDB's file s | ratio |\n|---|---|---|---|")
+    for label, (q_ours, q_theirs) in queries.items():
+        times = []
+        for src, q in ((ours, q_ours), (theirs, q_theirs)):
+            sql = q.format(src=src)
+            con.execute(sql).fetchall()  # warm the page cache
+            best = float("inf")
+            for _ in range(3):
+                t = time.perf_counter()
+                con.execute(sql).fetchall()
+                best = min(best, time.perf_counter() - t)
+            times.append(best)
+        print(f"| {label} | {times[0]:.3f} | {times[1]:.3f} | {times[0] / times[1]:.2f} |")
+
+
+def check_rows(baseline: Path, latest: Path, save: bool) -> None:
+    """Row-by-row equality of every table of the kept run with the baseline's, through DuckDB."""
+    if save:
+        shutil.rmtree(baseline, ignore_errors=True)
+        shutil.copytree(latest, baseline)
+        print(f"\nsaved {latest} as the baseline for the row check")
+        return
+    if not baseline.exists():
+        print("\nno baseline (--save-baseline) to check the rows against")
+        return
+    import duckdb
+
+    con = duckdb.connect()
+    failed = False
+    tables = sorted(p.relative_to(baseline) for p in baseline.glob("*/*/dt=*"))
+    if sorted(p.relative_to(latest) for p in latest.glob("*/*/dt=*")) != tables:
+        sys.exit(f"row check: the partitions differ from the baseline's ({tables})")
+    for rel in tables:
+        b = f"read_parquet('{baseline / rel}/*.parquet')"
+        a = f"read_parquet('{latest / rel}/*.parquet')"
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {b}").fetchall()]
+        keep = ", ".join(f'"{c}"' for c in cols if c not in ("_run_id", "_loaded_at"))
+        n = con.execute(f"SELECT count(*) FROM {b}").fetchone()[0]
+        missing = con.execute(
+            f"SELECT count(*) FROM (SELECT {keep} FROM {b} EXCEPT ALL SELECT {keep} FROM {a})"
+        ).fetchone()[0]
+        added = con.execute(
+            f"SELECT count(*) FROM (SELECT {keep} FROM {a} EXCEPT ALL SELECT {keep} FROM {b})"
+        ).fetchone()[0]
+        ok = missing == 0 and added == 0
+        failed |= not ok
+        print(f"row check {rel}: {n} rows, {missing} missing, {added} added: "
+              f"{'same rows' if ok else 'DIFFERENT'}")
+    if failed:
+        sys.exit("row check failed: the output differs from the baseline")
+
+
+def alb_typed(source: Path) -> tuple[str, str]:
+    cols = ", ".join(f"'{c}': '{t}'" for c, t in ALB_COLUMNS)
+    csv = (f"read_csv('{source}/**/*.log.gz', delim = ' ', quote = '\"', escape = '\\', "
+           f"header = false, columns = {{{cols}}}, nullstr = '-', null_padding = true, "
+           "ignore_errors = true, timestampformat = '%Y-%m-%dT%H:%M:%S.%fZ')")
+    # The same splits as the job: ip and port of client and target, the three request parts.
+    ip = "{c}[1:length({c}) - strpos(reverse({c}), ':')]"
+    port = "TRY_CAST({c}[length({c}) - strpos(reverse({c}), ':') + 2:] AS INTEGER)"
+    names = [c for c, _ in ALB_COLUMNS]
+    sel = []
+    for c in names:
+        sel.append(c)
+        if c in ("client_and_port", "target_and_port"):
+            stem = c.split("_")[0]
+            sel.append(f"{ip.format(c=c)} AS {stem}_ip")
+            sel.append(f"{port.format(c=c)} AS {stem}_port")
+        if c == "request":
+            sel += [f"split_part(request, ' ', {i}) AS request_{p}"
+                    for i, p in ((1, "method"), (2, "url"), (3, "http_version"))]
+    return csv, ", ".join(sel)
+
+
+def bench_alb(args, env: dict) -> None:
+    data = args.data_dir / f"alb-{args.size}"
     source = data / PREFIX
     generate(data, f"{args.size} of ALB logs", [
         str(args.bin_dir / "sample-data"), "alb", "--date", DATE, "--out", str(data),
         "--files", "96", "--bytes", args.size,
     ])
-    files = sorted(source.rglob("*.gz"))
-    results = job_cases(args.bin_dir / "push-logs", "push-logs", ["--source", str(source)],
-                        "push_proxy.logs_us_new", cores, env)
-    if not args.skip_duckdb:
-        cols = ", ".join(f"'{c}': 'VARCHAR'" for c in ALB_COLUMNS)
-        results += duckdb_cases(
-            f"read_csv('{source}/**/*.log.gz', delim = ' ', quote = '\"', escape = '\\', "
-            f"header = false, columns = {{{cols}}}, null_padding = true, ignore_errors = true)",
-            cores, results[0][3])
-    report("ALB (push-logs)", files, results, cores)
+    typed_csv, typed_select = alb_typed(source)
+    vcols = ", ".join(f"'{c}': 'VARCHAR'" for c, _ in ALB_COLUMNS)
+    varchar_csv = (f"read_csv('{source}/**/*.log.gz', delim = ' ', quote = '\"', escape = '\\', "
+                   f"header = false, columns = {{{vcols}}}, null_padding = true, "
+                   "ignore_errors = true)")
+    shared = {c: c for c, _ in ALB_COLUMNS}
+    shared.update({c: c for c in ("client_ip", "client_port", "target_ip", "target_port",
+                                  "request_method", "request_url", "request_http_version")})
+    queries = {
+        "5xx in one hour (filter on status and time)": (
+            "SELECT count(*), sum(sent_bytes) FROM {src} WHERE elb_status_code >= 500 "
+            "AND time >= TIMESTAMPTZ '2026-11-20 10:00:00+00' "
+            "AND time < TIMESTAMPTZ '2026-11-20 11:00:00+00'",
+            "SELECT count(*), sum(sent_bytes) FROM {src} WHERE elb_status_code >= 500 "
+            "AND time >= TIMESTAMP '2026-11-20 10:00:00' "
+            "AND time < TIMESTAMP '2026-11-20 11:00:00'"),
+        "requests per user agent (group by)": (
+            "SELECT user_agent, count(*) FROM {src} GROUP BY 1 ORDER BY 2 DESC LIMIT 20",) * 2,
+    }
+    bench(args, "alb", "push-logs", ["--source", str(source)], "push_proxy.logs_us_new", env,
+          typed_csv, typed_select, varchar_csv, queries, shared)
 
 
-def bench_cloudfront(args, cores: int, env: dict) -> None:
+def bench_cloudfront(args, env: dict) -> None:
     data = args.data_dir / f"cloudfront-{args.size}"
     source = data / CF_PREFIX / CF_DIST
     generate(data, f"{args.size} of CloudFront telemetry logs", [
@@ -146,36 +382,52 @@ def bench_cloudfront(args, cores: int, env: dict) -> None:
         "--out", str(data), "--prefix", CF_PREFIX, "--distribution", CF_DIST,
         "--files-per-hour", "4", "--bytes", args.size,
     ])
-    files = sorted(source.parent.glob(f"{CF_DIST}.{DATE}-*.gz"))
-    # telemetry also builds server_daily (one row per server: about a million here).
-    results = job_cases(args.bin_dir / "telemetry", "telemetry", ["--source", str(source)],
-                        "diagnostics.log_entries", cores, env)
-    if not args.skip_duckdb:
-        cols = ", ".join(f"'{c}': 'VARCHAR'" for c in CF_FIELDS)
-        results += duckdb_cases(
-            f"read_csv('{source.parent}/{CF_DIST}.{DATE}-*.gz', delim = '\t', quote = '', "
-            f"escape = '', comment = '#', header = false, columns = {{{cols}}}, "
-            f"null_padding = true, ignore_errors = true)",
-            cores, results[0][3])
-    report("CloudFront (telemetry)", files, results, cores)
+    files = f"{source.parent}/{CF_DIST}.{DATE}-*.gz"
+    opts = ("delim = '\t', quote = '', escape = '', comment = '#', header = false, "
+            "null_padding = true, ignore_errors = true")
+    typed = ", ".join(f"'{ours}': '{t}'" for _, ours, t in CF_FIELDS)
+    typed_csv = f"read_csv('{files}', {opts}, nullstr = '-', columns = {{{typed}}})"
+    typed_select = "*, logdate + logtime AS log_at"
+    vcols = ", ".join(f"'{ours}': 'VARCHAR'" for _, ours, _ in CF_FIELDS)
+    varchar_csv = f"read_csv('{files}', {opts}, columns = {{{vcols}}})"
+    shared = {ours: ours for _, ours, _ in CF_FIELDS}
+    shared["log_at"] = "log_at"
+    queries = {
+        "5xx in one hour (filter on status and time)": (
+            "SELECT count(*), sum(bytessent) FROM {src} WHERE status >= 500 "
+            "AND log_at >= TIMESTAMPTZ '2026-11-20 10:00:00+00' "
+            "AND log_at < TIMESTAMPTZ '2026-11-20 11:00:00+00'",
+            "SELECT count(*), sum(bytessent) FROM {src} WHERE status >= 500 "
+            "AND log_at >= TIMESTAMP '2026-11-20 10:00:00' "
+            "AND log_at < TIMESTAMP '2026-11-20 11:00:00'"),
+        "requests per user agent (group by)": (
+            "SELECT useragent, count(*) FROM {src} GROUP BY 1 ORDER BY 2 DESC LIMIT 20",) * 2,
+    }
+    bench(args, "cloudfront", "telemetry", ["--source", str(source)], "diagnostics.log_entries",
+          env, typed_csv, typed_select, varchar_csv, queries, shared)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", type=Path, required=True)
     ap.add_argument("--data-dir", type=Path, required=True)
-    ap.add_argument("--size", default="1GiB")
+    ap.add_argument("--size", default="256MiB", help="uncompressed input per format")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case (best wall time)")
+    ap.add_argument("--before-bin-dir", type=Path,
+                    help="also run the jobs with these binaries, alternating (paired runs)")
+    ap.add_argument("--save-baseline", action="store_true",
+                    help="keep this run's output as the baseline of the row check")
+    ap.add_argument("--scaling", action="store_true", help="also run the jobs on all cores")
     ap.add_argument("--skip-duckdb", action="store_true")
     ap.add_argument("--only", choices=["alb", "cloudfront"],
                     help="run one format's cases (default: both)")
     args = ap.parse_args()
 
-    cores = os.cpu_count() or 1
     env = {**os.environ, "INGEST_LOG_FORMAT": "json", "RUST_LOG": "warn"}
     if args.only in (None, "alb"):
-        bench_alb(args, cores, env)
+        bench_alb(args, env)
     if args.only in (None, "cloudfront"):
-        bench_cloudfront(args, cores, env)
+        bench_cloudfront(args, env)
 
 
 if __name__ == "__main__":

@@ -14,34 +14,44 @@
 
 mod s3;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use parquet::basic::Compression;
-use parquet::column::writer::ColumnWriter;
+use parquet::basic::{Compression, Encoding};
+use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
+use parquet::column::writer::{ColumnWriter, get_column_writer};
 use parquet::data_type::ByteArray;
-use parquet::file::properties::{WriterProperties, WriterVersion};
-use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::Type;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::{ColumnPath, SchemaDescriptor, Type};
 
 use crate::error::FailureKind;
 use crate::source::SourceError;
-use crate::table::{Column, ColumnValues, RowBatch};
+use crate::table::{Column, ColumnBuffer, ColumnValues, RowBatch};
 use crate::time::Date;
 
 pub use s3::{S3Lake, S3Staging};
 
-/// Flush a row group when the buffered values reach this many bytes...
-const ROW_GROUP_BYTES: usize = 4 << 20;
+/// Rows are buffered in columnar form and handed to the column encoders when they reach this many
+/// bytes...
+const BATCH_BYTES: usize = 4 << 20;
 /// ...or this many rows, whichever comes first.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
+const BATCH_ROWS: usize = 64 * 1024;
+/// A row group closes at this many rows (DuckDB's default too): small groups cost bytes (a
+/// dictionary page, statistics and metadata per column chunk) and reader time (every query opens
+/// every chunk it needs)...
+const ROW_GROUP_ROWS: usize = 122_880;
+/// ...or when the memory it holds until it closes reaches this many bytes: its encoded, compressed
+/// column chunks, and the batches of text that dictionary encoders still reference (a dictionary
+/// keeps each distinct value as a slice of the batch it first came in).
+const ROW_GROUP_MEMORY_BYTES: usize = 10 << 20;
 /// Row groups per part file before the writer moves on to a new file. The Parquet writer keeps
-/// every row group's metadata (statistics, page indexes) until the file is closed, so an unbounded
-/// file would grow memory with the input (~20 MiB per GiB); 64 groups bound a file to ~256 MiB of
-/// values.
+/// every row group's metadata until the file is closed, so an unbounded file would grow memory
+/// with the input; 64 groups bound a file to ~1 GiB of encoded values.
 const ROW_GROUPS_PER_FILE: usize = 64;
 
 /// Another run's staging directory whose run holds no lock is removed once it is this old.
@@ -276,17 +286,69 @@ pub fn parquet_schema(columns: &[Column]) -> Arc<Type> {
     )
 }
 
-fn writer_properties() -> Arc<WriterProperties> {
-    Arc::new(
-        WriterProperties::builder()
-            .set_writer_version(WriterVersion::PARQUET_1_0)
-            .set_compression(Compression::SNAPPY)
-            // Row-group statistics are what readers prune with; page-level statistics and page
-            // indexes cost write time and writer memory for little gain on day partitions.
-            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk)
-            .set_created_by(format!("ingest-runtime {}", env!("CARGO_PKG_VERSION")))
-            .build(),
-    )
+/// Writer properties for a file whose first row group is `first` (`None`: an empty file).
+///
+/// Dictionary encoding pays off only where values repeat: on unique ids, URLs and timestamps the
+/// writer would hash every value into a dictionary that overflows its page limit and falls back to
+/// plain anyway, costing time and a useless dictionary page per chunk. So each column gets a
+/// dictionary only when the first row group's values, dictionary-encoded, would be smaller than
+/// plain (estimated from its distinct values, as DuckDB decides too). The decision holds for the
+/// whole file; the same input always makes the same decision.
+fn writer_properties(schema: &Type, first: Option<&RowBatch>) -> Arc<WriterProperties> {
+    let mut builder = WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(Compression::SNAPPY)
+        // Row-group statistics are what readers prune with; page-level statistics and page
+        // indexes cost write time and writer memory for little gain on day partitions.
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_created_by(format!("ingest-runtime {}", env!("CARGO_PKG_VERSION")));
+    if let Some(batch) = first {
+        for (field, col) in schema.get_fields().iter().zip(&batch.columns) {
+            let path = ColumnPath::from(field.name());
+            if !dictionary_pays(col) {
+                builder = builder
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_encoding(path, Encoding::PLAIN);
+            }
+        }
+    }
+    Arc::new(builder.build())
+}
+
+/// Whether dictionary encoding would make this column smaller than plain encoding: the
+/// dictionary (each distinct value once) plus a bit-packed index per value, against every value
+/// written out.
+fn dictionary_pays(col: &ColumnBuffer) -> bool {
+    fn estimate<'a, K: std::hash::Hash + Eq + 'a>(
+        values: impl Iterator<Item = (K, usize)>,
+    ) -> bool {
+        let mut distinct: HashSet<K> = HashSet::new();
+        let (mut plain, mut dict, mut n) = (0usize, 0usize, 0usize);
+        for (v, size) in values {
+            n += 1;
+            plain += size;
+            if distinct.insert(v) {
+                dict += size;
+            }
+        }
+        let bits = usize::BITS - distinct.len().max(1).leading_zeros();
+        dict + (n * bits as usize).div_ceil(8) < plain
+    }
+    match &col.values {
+        ColumnValues::Text { bytes, ends } => {
+            let mut start = 0usize;
+            estimate(ends.iter().map(|&end| {
+                let v = &bytes[start..end as usize];
+                start = end as usize;
+                (v, v.len() + 4)
+            }))
+        }
+        ColumnValues::Int32(v) => estimate(v.iter().map(|x| (*x, 4))),
+        ColumnValues::Int64(v) => estimate(v.iter().map(|x| (*x, 8))),
+        ColumnValues::Float64(v) => estimate(v.iter().map(|x| (x.to_bits(), 8))),
+        // Booleans are bit-packed; a dictionary cannot beat that.
+        ColumnValues::Bool(_) => false,
+    }
 }
 
 /// Where one part file goes: a local file, or an S3 object written as a multipart upload that
@@ -392,7 +454,13 @@ pub struct PartWriter {
     groups_in_file: usize,
     schema: Arc<Type>,
     writer: Option<SerializedFileWriter<PartSink>>,
+    /// The open file's properties (decided from its first rows).
+    props: Option<Arc<WriterProperties>>,
+    /// The row group being encoded.
+    group: Option<OpenGroup>,
     batch: RowBatch,
+    /// Reused per text column of every row group.
+    scratch: Vec<ByteArray>,
     rows_written: u64,
 }
 
@@ -408,7 +476,10 @@ impl PartWriter {
             groups_in_file: 0,
             schema: parquet_schema(&all),
             writer: None,
+            props: None,
+            group: None,
             batch: RowBatch::new(data, extra),
+            scratch: Vec::new(),
             rows_written: 0,
         }
     }
@@ -423,31 +494,63 @@ impl PartWriter {
         &mut self.batch
     }
 
-    /// Flushes when the buffered row group is full.
+    /// Encodes the buffered rows when the batch is full, and closes the row group when it is.
     pub fn maybe_flush(&mut self) -> Result<(), LakeError> {
-        if self.batch.len() >= ROW_GROUP_ROWS || self.batch.approx_bytes() >= ROW_GROUP_BYTES {
-            self.flush()?;
+        if self.batch.len() >= BATCH_ROWS || self.batch.approx_bytes() >= BATCH_BYTES {
+            self.encode_batch()?;
+            if self.group.as_ref().is_some_and(|g| {
+                g.rows >= ROW_GROUP_ROWS || g.memory_bytes() >= ROW_GROUP_MEMORY_BYTES
+            }) {
+                self.close_group()?;
+            }
         }
         Ok(())
     }
 
-    /// Writes the buffered rows as one row group.
+    /// Writes the buffered rows and closes the row group.
     pub fn flush(&mut self) -> Result<(), LakeError> {
+        self.encode_batch()?;
+        self.close_group()
+    }
+
+    /// Hands the buffered rows to the open row group's column encoders.
+    fn encode_batch(&mut self) -> Result<(), LakeError> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let rows = self.batch.len() as u64;
+        let rows = self.batch.len();
         if let Some(path) = &self.path {
             if self.writer.is_none() {
-                self.writer = Some(open_writer(path, &self.schema)?);
+                let props = writer_properties(&self.schema, Some(&self.batch));
+                self.writer = Some(open_writer(path, &self.schema, props.clone())?);
+                self.props = Some(props);
             }
-            let writer = self.writer.as_mut().expect("opened above");
-            write_row_group(writer, &mut self.batch)
+            let props = self.props.as_ref().expect("set with the writer");
+            let group = self
+                .group
+                .get_or_insert_with(|| OpenGroup::new(&self.schema, props));
+            group
+                .write(&mut self.batch, &mut self.scratch)
                 .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
-            self.groups_in_file += 1;
         }
-        self.rows_written += rows;
+        self.rows_written += rows as u64;
         self.batch.clear();
+        Ok(())
+    }
+
+    /// Appends the open row group to the file; moves on to a new file after enough groups.
+    fn close_group(&mut self) -> Result<(), LakeError> {
+        let (Some(group), Some(path)) = (self.group.take(), &self.path) else {
+            return Ok(());
+        };
+        let writer = self
+            .writer
+            .as_mut()
+            .expect("a group is opened after its file");
+        group
+            .close_into(writer)
+            .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
+        self.groups_in_file += 1;
         if self.groups_in_file >= self.groups_per_file {
             self.close_file()?;
             self.files += 1;
@@ -476,7 +579,8 @@ impl PartWriter {
 
     /// Writes a valid Parquet file with the schema and no rows (for an empty partition).
     pub fn write_empty(path: &PartTarget, columns: &[Column]) -> Result<(), LakeError> {
-        let writer = open_writer(path, &parquet_schema(columns))?;
+        let schema = parquet_schema(columns);
+        let writer = open_writer(path, &schema, writer_properties(&schema, None))?;
         let inner = writer
             .into_inner()
             .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
@@ -487,6 +591,7 @@ impl PartWriter {
 fn open_writer(
     path: &PartTarget,
     schema: &Arc<Type>,
+    props: Arc<WriterProperties>,
 ) -> Result<SerializedFileWriter<PartSink>, LakeError> {
     let sink = match path {
         PartTarget::Local(path) => {
@@ -506,54 +611,133 @@ fn open_writer(
             key.clone(),
         )),
     };
-    SerializedFileWriter::new(sink, schema.clone(), writer_properties())
+    SerializedFileWriter::new(sink, schema.clone(), props)
         .map_err(|source| LakeError::from_parquet(path.describe(), source))
 }
 
-fn write_row_group(
-    writer: &mut SerializedFileWriter<PartSink>,
-    batch: &mut RowBatch,
-) -> parquet::errors::Result<()> {
-    let mut group = writer.next_row_group()?;
-    let mut columns = batch.columns.iter_mut();
-    while let Some(mut out) = group.next_column()? {
-        let col = columns
-            .next()
-            .expect("the Parquet schema and the batch have the same columns");
-        let defs = Some(col.defs.as_slice());
-        match (out.untyped(), &mut col.values) {
-            (ColumnWriter::ByteArrayColumnWriter(w), ColumnValues::Text { bytes, ends }) => {
-                // One shared buffer; each value is a cheap slice of it.
-                let shared = bytes::Bytes::from(std::mem::take(bytes));
-                let mut start = 0usize;
-                let values: Vec<ByteArray> = ends
-                    .iter()
-                    .map(|&end| {
+/// A row group being written: one column encoder per column, each writing its compressed pages
+/// to its own in-memory chunk, so rows can arrive in small batches while the group grows large.
+/// At close the chunks are appended to the file in column order.
+struct OpenGroup {
+    columns: Vec<ColumnWriter<'static>>,
+    chunks: Vec<Arc<Mutex<TrackedWrite<Vec<u8>>>>>,
+    rows: usize,
+    /// Bytes of text batches still referenced by dictionary encoders.
+    retained: usize,
+}
+
+/// Pages of one column chunk, serialized into memory.
+struct ChunkPages(Arc<Mutex<TrackedWrite<Vec<u8>>>>);
+
+impl PageWriter for ChunkPages {
+    fn write_page(&mut self, page: CompressedPage) -> parquet::errors::Result<PageWriteSpec> {
+        let mut sink = self.0.lock().expect("one writer per chunk");
+        SerializedPageWriter::new(&mut sink).write_page(page)
+    }
+
+    fn close(&mut self) -> parquet::errors::Result<()> {
+        Ok(self.0.lock().expect("one writer per chunk").flush()?)
+    }
+}
+
+impl OpenGroup {
+    fn new(schema: &Arc<Type>, props: &Arc<WriterProperties>) -> OpenGroup {
+        let descr = SchemaDescriptor::new(schema.clone());
+        let chunks: Vec<_> = (0..descr.num_columns())
+            .map(|_| Arc::new(Mutex::new(TrackedWrite::new(Vec::new()))))
+            .collect();
+        let columns = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                get_column_writer(
+                    descr.column(i),
+                    props.clone(),
+                    Box::new(ChunkPages(chunk.clone())),
+                )
+            })
+            .collect();
+        OpenGroup {
+            columns,
+            chunks,
+            rows: 0,
+            retained: 0,
+        }
+    }
+
+    /// Bytes held until the group closes: pages encoded so far and retained text batches.
+    fn memory_bytes(&self) -> usize {
+        self.retained
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.lock().expect("one writer per chunk").bytes_written())
+                .sum::<usize>()
+    }
+
+    fn write(
+        &mut self,
+        batch: &mut RowBatch,
+        scratch: &mut Vec<ByteArray>,
+    ) -> parquet::errors::Result<()> {
+        for (out, col) in self.columns.iter_mut().zip(batch.columns.iter_mut()) {
+            let defs = Some(col.defs.as_slice());
+            match (out, &mut col.values) {
+                (ColumnWriter::ByteArrayColumnWriter(w), ColumnValues::Text { bytes, ends }) => {
+                    // One shared buffer; each value is a cheap slice of it.
+                    let shared = bytes::Bytes::from(std::mem::take(bytes));
+                    let mut start = 0usize;
+                    scratch.clear();
+                    scratch.extend(ends.iter().map(|&end| {
                         let v = ByteArray::from(shared.slice(start..end as usize));
                         start = end as usize;
                         v
-                    })
-                    .collect();
-                w.write_batch(&values, defs, None)?;
+                    }));
+                    w.write_batch(scratch, defs, None)?;
+                    scratch.clear();
+                    // Take the buffer back when the encoder kept no value of it (it copies what
+                    // it keeps, except a dictionary), so the next batch reuses its capacity.
+                    if !shared.is_unique() {
+                        self.retained += shared.len();
+                    }
+                    *bytes = Vec::from(shared);
+                }
+                (ColumnWriter::Int32ColumnWriter(w), ColumnValues::Int32(v)) => {
+                    w.write_batch(v, defs, None)?;
+                }
+                (ColumnWriter::Int64ColumnWriter(w), ColumnValues::Int64(v)) => {
+                    w.write_batch(v, defs, None)?;
+                }
+                (ColumnWriter::DoubleColumnWriter(w), ColumnValues::Float64(v)) => {
+                    w.write_batch(v, defs, None)?;
+                }
+                (ColumnWriter::BoolColumnWriter(w), ColumnValues::Bool(v)) => {
+                    w.write_batch(v, defs, None)?;
+                }
+                _ => unreachable!("column types follow the schema"),
             }
-            (ColumnWriter::Int32ColumnWriter(w), ColumnValues::Int32(v)) => {
-                w.write_batch(v, defs, None)?;
-            }
-            (ColumnWriter::Int64ColumnWriter(w), ColumnValues::Int64(v)) => {
-                w.write_batch(v, defs, None)?;
-            }
-            (ColumnWriter::DoubleColumnWriter(w), ColumnValues::Float64(v)) => {
-                w.write_batch(v, defs, None)?;
-            }
-            (ColumnWriter::BoolColumnWriter(w), ColumnValues::Bool(v)) => {
-                w.write_batch(v, defs, None)?;
-            }
-            _ => unreachable!("column types follow the schema"),
         }
-        out.close()?;
+        self.rows += batch.len();
+        Ok(())
     }
-    group.close()?;
-    Ok(())
+
+    fn close_into(
+        self,
+        writer: &mut SerializedFileWriter<PartSink>,
+    ) -> parquet::errors::Result<()> {
+        let mut group = writer.next_row_group()?;
+        for (column, chunk) in self.columns.into_iter().zip(self.chunks) {
+            let close = column.close()?;
+            let pages = std::mem::replace(
+                &mut *chunk.lock().expect("one writer per chunk"),
+                TrackedWrite::new(Vec::new()),
+            )
+            .into_inner()?;
+            group.append_column(&bytes::Bytes::from(pages), close)?;
+        }
+        group.close()?;
+        Ok(())
+    }
 }
 
 /// A local lake directory.
@@ -1376,6 +1560,36 @@ mod tests {
             })
             .sum();
         assert_eq!(rows, 5);
+    }
+
+    #[test]
+    fn batches_join_large_row_groups_and_only_repeating_columns_get_a_dictionary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part-00000.parquet");
+        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), COLS, &[]);
+        let rows = 200_000i64;
+        for i in 0..rows {
+            let mut row = part.batch().start_row();
+            row.text(Some(if i % 3 == 0 { "GET" } else { "POST" }))
+                .i64(Some(i * 7919));
+            row.finish();
+            part.maybe_flush().unwrap();
+        }
+        assert_eq!(part.finish().unwrap(), rows as u64);
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        // Batches of 65,536 rows: the group closes after the one that passes ROW_GROUP_ROWS.
+        assert_eq!(groups, [131_072, rows - 131_072]);
+        let dictionary = |col: usize| {
+            meta.row_group(0)
+                .column(col)
+                .encodings()
+                .any(|e| e == parquet::basic::Encoding::RLE_DICTIONARY)
+        };
+        assert!(dictionary(0), "two distinct values: a dictionary pays");
+        assert!(!dictionary(1), "every value distinct: plain");
     }
 
     #[test]

@@ -105,8 +105,13 @@ def url_from_connection(
 
 def clear_command(dag_id: str, task_id: str, date: str) -> str:
     """The Airflow CLI command that re-runs one task for one date (`airflow tasks clear`: the
-    scheduler runs the cleared task again; the job replaces the date's partition whole)."""
-    return f"airflow tasks clear {dag_id} -t '^{re.escape(task_id)}$' -s {date} -e {date} -y"
+    scheduler runs the cleared task again; the job replaces the date's partition whole).
+
+    `-s`/`-e` select runs by logical date, which is the cron time on that day (01:30 for
+    `30 1 * * *`), so the window is the whole day."""
+    return (
+        f"airflow tasks clear {dag_id} -t '^{re.escape(task_id)}$' -s {date} -e {date}T23:59:59 -y"
+    )
 
 
 def _ti_attr(ti: Any, name: str) -> Any:

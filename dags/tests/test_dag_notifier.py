@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
 import pytest
-from dag_harness import DATE, TRY_NUMBER, task_context
+from dag_harness import DATE, TRY_NUMBER, run_for, task_context
 
 DAG_ID, TASK_ID = "ingest_push_logs", "load_eu"
 TOKEN = "hooks/TOKEN-secret-0c7d1e"  # noqa: S105 - a fake webhook token
@@ -405,7 +406,9 @@ def test_the_alert_gives_the_airflow_re_run_command(dagbag, receiver):
     text = post["json"]["text"]
     assert text.startswith(f"#### :rotating_light: `{DAG_ID}.{TASK_ID}` failed for {DATE}")
     command = clear_command(DAG_ID, TASK_ID, DATE)
-    assert command == f"airflow tasks clear {DAG_ID} -t '^{TASK_ID}$' -s {DATE} -e {DATE} -y"
+    assert command == (
+        f"airflow tasks clear {DAG_ID} -t '^{TASK_ID}$' -s {DATE} -e {DATE}T23:59:59 -y"
+    )
     assert f"`{command}`" in text
     assert text.index("Re-run") < text.index("[Task log]")
 
@@ -414,8 +417,13 @@ def test_the_alert_gives_the_airflow_re_run_command(dagbag, receiver):
     args = cli_parser.get_parser().parse_args(argv[1:])
     assert args.dag_id == DAG_ID
     assert args.task_regex == f"^{TASK_ID}$"
-    assert args.start_date.strftime("%Y-%m-%d") == DATE
-    assert args.end_date.strftime("%Y-%m-%d") == DATE
+    # The window holds the logical date of this date's run (the cron time on that day), and
+    # not the next date's run.
+    dag = dagbag.dags[DAG_ID]
+    logical = run_for(dag, DATE).logical_date
+    following = run_for(dag, "2026-11-21").logical_date
+    start, end = (d.replace(tzinfo=d.tzinfo or UTC) for d in (args.start_date, args.end_date))
+    assert start <= logical <= end < following, (start, logical, end)
     assert args.yes is True
     assert args.downstream is False and args.upstream is False
     # The regex selects exactly this task of the DAG (not load_eu2, not another deployment).

@@ -168,20 +168,24 @@ def task_context(dag, task, date: str = DATE, try_number: int = TRY_NUMBER, conf
     return ti.get_template_context()
 
 
+def task_copy(dag, task_id: str):
+    """A copy of the task that one run may render and resolve its conf into.
+
+    Airflow resolves a run's conf into the task's Param objects, which even a deep copy shares:
+    fine in a worker (one process per task try), but here the next test would inherit the
+    values. The copy gets its own Params."""
+    from airflow.sdk.definitions.param import ParamsDict
+
+    task = copy.deepcopy(dag.get_task(task_id))
+    task.params = ParamsDict({k: copy.copy(task.params.get_param(k)) for k in task.params})
+    return task
+
+
 def build_pod(dagbag, dag_id: str, task_id: str, date: str = DATE, conf=None):
     """Renders a fresh copy of the task for `date` (and run conf) and builds the pod it would
     submit."""
     dag = dagbag.dags[dag_id]
-    if conf:
-        # Airflow resolves a run's conf into the task's Param objects (which even a deep copy
-        # shares): fine in a worker (one process per task try), but here the next test would
-        # inherit the values. Give the copy its own Params.
-        from airflow.sdk.definitions.param import ParamsDict
-
-        task = copy.deepcopy(dag.get_task(task_id))
-        task.params = ParamsDict({k: copy.copy(task.params.get_param(k)) for k in task.params})
-    else:
-        task = copy.deepcopy(dag.get_task(task_id))
+    task = task_copy(dag, task_id)
     context = task_context(dag, task, date, conf=conf)
     task.render_template_fields(context)
     pod = task.build_pod_request_obj(context, dry_run=True)

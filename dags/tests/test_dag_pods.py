@@ -220,3 +220,29 @@ def test_a_bad_run_conf_is_refused_before_the_pod(dagbag):
         build_pod(dagbag, "ingest_push_logs", "load_us", conf={"memory": "512Gi"})
     with pytest.raises(ParamValidationError, match="max_reject_ratio"):
         build_pod(dagbag, "ingest_push_logs", "load_us", conf={"max_reject_ratio": 2})
+
+
+def test_a_dry_run_ends_skipped_and_a_load_marks_its_asset_update_with_the_date(dagbag):
+    """After the pod succeeded: a dry run wrote nothing, so the task ends skipped (no asset
+    update for downstream DAGs); a load adds the date it loaded to its asset event. The pod
+    itself is a stand-in here (no Kubernetes API); tests/rehearsal runs the real binary."""
+    from unittest import mock
+
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.sdk.exceptions import AirflowSkipException
+    from dag_harness import task_context, task_copy
+
+    dag = dagbag.dags["ingest_push_logs"]
+    with mock.patch.object(KubernetesPodOperator, "execute", return_value=None) as pod_ran:
+        task = task_copy(dag, "load_us")
+        context = task_context(dag, task)
+        task.execute(context)
+        (asset,) = task.outlets
+        assert context["outlet_events"][asset].extra == {"dt": DATE}
+
+        task = task_copy(dag, "load_us")
+        context = task_context(dag, task, conf={"dry_run": True})
+        with pytest.raises(AirflowSkipException, match="dry run"):
+            task.execute(context)
+        assert context["outlet_events"][asset].extra == {}
+        assert pod_ran.call_count == 2

@@ -133,6 +133,11 @@ def lake_asset(lake: str, table: str) -> Asset:
     return Asset(uri=f"{lake.rstrip('/')}/{schema}/{name}")
 
 
+class TaskSettingMissing(AirflowFailException):
+    """A deploy-time setting this task needs was missing when its DAG was parsed. Failed at
+    once (a retry cannot create it); the failure callback posts the one alert."""
+
+
 class IngestPodOperator(KubernetesPodOperator):
     """KubernetesPodOperator with what the ingest tasks need around the pod.
 
@@ -149,7 +154,7 @@ class IngestPodOperator(KubernetesPodOperator):
 
     def execute(self, context):
         if self.config_error:
-            raise AirflowFailException(self.config_error)
+            raise TaskSettingMissing(self.config_error)
         result = super().execute(context)
         params = context.get("params") or {}
         if params.get("dry_run"):

@@ -477,3 +477,6 @@ def test_a_missing_deployment_source_is_one_alert_naming_the_setting(deploy_env,
     text = post["json"]["text"]
     assert "INGEST_SOURCE_PUSH_LOGS_EU is not set" in text
     assert f"`{DAG_ID}.{TASK_ID}` failed for {DATE}" in text
+    assert "| Pod | no pod was started: a deploy-time setting of this task is missing |" in text
+    props = post["json"]["props"]["ingest_alert"]
+    assert (props["failure"], props["exit_code"]) == ("config", None)

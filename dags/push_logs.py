@@ -5,8 +5,10 @@ logs into its own table: `load_us` → `push_proxy.logs_us_new`, `load_test` →
 `push_proxy.logs_test_new`, `load_eu` → `push_proxy.logs_eu_new`. The run for date D starts at
 01:30 UTC on D+1, after ALB delivered the last 5-minute file of D.
 
-Sources (deploy-time configuration): `INGEST_SOURCE_PUSH_LOGS_US`, `..._TEST`, `..._EU`, each
-`s3://<bucket>/AWSLogs/<account-id>/elasticloadbalancing/<region>`.
+Deployments (deploy-time configuration): `INGEST_PUSH_LOGS_DEPLOYMENTS`, default `us,test,eu`;
+deployment `d` is task `load_d` into `push_proxy.logs_d_new`, reading `INGEST_SOURCE_PUSH_LOGS_D`,
+`s3://<bucket>/AWSLogs/<account-id>/elasticloadbalancing/<region>`. A missing source fails only
+that deployment's task, at run time, naming the setting.
 
 Failed date? Clear the task for that date (it replaces the date's partition whole).
 Alerts: the job posts its own; see docs/dags.md, "Read an alert".
@@ -15,19 +17,19 @@ The Airflow DAG is built by `ingest.IngestJob` (dags/ingest/job.py); guide: docs
 
 from datetime import UTC, datetime
 
-from ingest import IngestJob
+from ingest import IngestJob, config
 
 JOB = IngestJob("push-logs", cpu="1", memory="512Mi")
-DEPLOYMENTS = {
-    "us": "push_proxy.logs_us_new",
-    "test": "push_proxy.logs_test_new",
-    "eu": "push_proxy.logs_eu_new",
-}
+# Deploy-time setting INGEST_PUSH_LOGS_DEPLOYMENTS (chart: jobs.push-logs.deployments).
+DEPLOYMENTS = config.deployments(JOB.name, default=("us", "test", "eu"))
 
 with JOB.dag(doc_md=__doc__, start_date=datetime(2026, 11, 1, tzinfo=UTC), tags=["push-proxy"]):
-    for deployment, table in DEPLOYMENTS.items():
+    for deployment in DEPLOYMENTS:
+        # A deployment whose source is missing fails alone, at run time (one alert); the other
+        # deployments keep loading.
         JOB.task(
             f"load_{deployment}",
-            table=table,
+            table=f"push_proxy.logs_{deployment}_new",
             source_setting=f"INGEST_SOURCE_PUSH_LOGS_{deployment.upper()}",
+            missing_source_fails_task=True,
         )

@@ -90,9 +90,20 @@ dag_settings() { # the names docs/dags.md lists under "Deploy-time configuration
     INGEST_IMAGE_SERVER_PINGBACKS INGEST_LAKE INGEST_SOURCE_PUSH_LOGS_US \
     INGEST_SOURCE_PUSH_LOGS_TEST INGEST_SOURCE_PUSH_LOGS_EU INGEST_SOURCE_TELEMETRY \
     INGEST_SOURCE_SERVER_PINGBACKS INGEST_NAMESPACE INGEST_SERVICE_ACCOUNT INGEST_SECRET_NAME \
-    INGEST_ALERT_CHANNEL INGEST_ALERT_USERNAME INGEST_ALERT_CONN_ID; do
+    INGEST_ALERT_CHANNEL INGEST_ALERT_USERNAME INGEST_ALERT_CONN_ID INGEST_PUSH_LOGS_DEPLOYMENTS; do
     grep -q "^  $k: " "$all" || { echo "ConfigMap lacks $k"; return 1; }
   done
+  grep -q '^  INGEST_PUSH_LOGS_DEPLOYMENTS: "us,test,eu"$' "$all" ||
+    { echo "INGEST_PUSH_LOGS_DEPLOYMENTS is not the default us,test,eu"; return 1; }
+  # A new deployment is a chart value: its task list and its source setting.
+  local added
+  added="$(helm template x "$CHART" -f "$CHART/ci/all-toggles-values.yaml" \
+    --set 'jobs.push-logs.deployments={us,apac}' \
+    --set jobs.push-logs.sourcesByDeployment.apac=s3://acme-alb-apac/AWSLogs/1/elasticloadbalancing/ap-southeast-1)"
+  grep -q '^  INGEST_PUSH_LOGS_DEPLOYMENTS: "us,apac"$' <<<"$added" ||
+    { echo "jobs.push-logs.deployments does not render the deployment list"; return 1; }
+  grep -q '^  INGEST_SOURCE_PUSH_LOGS_APAC: "s3://acme-alb-apac/' <<<"$added" ||
+    { echo "a new deployment's source is not rendered"; return 1; }
   # A disabled job is not published.
   ! helm template x "$CHART" -f "$CHART/ci/all-toggles-values.yaml" \
     --set jobs.license-exports.enabled=false | grep -q 'LICENSE_EXPORTS' ||
@@ -142,6 +153,8 @@ must_fail "values.schema.json rejects a floating tag" "/image/tag" \
   helm template x "$CHART" --set image.tag=latest
 must_fail "values.schema.json rejects a malformed source" "sourcesByDeployment" \
   helm template x "$CHART" --set jobs.push-logs.sourcesByDeployment.us=http://bucket/x
+must_fail "values.schema.json rejects a bad deployment name" "deployments" \
+  helm template x "$CHART" --set 'jobs.push-logs.deployments={us,US-East}'
 must_fail "values.schema.json rejects a local-path lake" "/lake" \
   helm template x "$CHART" --set lake=/data/lake
 check "values.schema.json: additionalProperties false on every object" python3 - "$CHART/values.schema.json" <<'PY'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 DEFAULT_NAMESPACE = "airflow"
 DEFAULT_SERVICE_ACCOUNT = "ingest-tasks"
@@ -36,6 +37,8 @@ ALERT_CONN_ID = "INGEST_ALERT_CONN_ID"
 ALERT_WEBHOOK_URL = "INGEST_ALERT_WEBHOOK_URL"
 WAREHOUSE = "INGEST_WAREHOUSE"  # optional: snowflake://<account>/<database>/<schema>?...
 WAREHOUSE_USER = "INGEST_WAREHOUSE_USER"  # the Snowflake user the pods log in as
+DEPLOYMENTS_SUFFIX = "_DEPLOYMENTS"  # INGEST_<JOB>_DEPLOYMENTS: INGEST_PUSH_LOGS_DEPLOYMENTS
+_DEPLOYMENT = re.compile(r"^[a-z0-9]+$")
 
 
 class ConfigError(RuntimeError):
@@ -115,4 +118,25 @@ def sources(name: str, count: int | None = None) -> list[str]:
         raise ConfigError(
             f"{name}: expected {count} comma-separated source(s), got {len(values)}: {raw!r}"
         )
+    return values
+
+
+def deployments(job: str, default: Sequence[str]) -> list[str]:
+    """A job's deployments (one task each) from `INGEST_<JOB>_DEPLOYMENTS`, comma-separated.
+
+    A deployment is a lower-case name (`us`, `eu2`): it becomes the task id `load_<d>`, the
+    table suffix and the source setting `INGEST_SOURCE_<JOB>_<D>`."""
+    name = f"INGEST_{env_key(job)}{DEPLOYMENTS_SUFFIX}"
+    raw = setting(name)
+    if raw is None:
+        return list(default)
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    bad = [v for v in values if not _DEPLOYMENT.match(v)]
+    if bad or not values:
+        raise ConfigError(
+            f"{name}={raw!r}: expected comma-separated deployment names of lower-case letters "
+            f"and digits, for example {name}={','.join(default)}"
+        )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{name}={raw!r}: a deployment is listed twice")
     return values

@@ -12,7 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, RetryDecision, RetryPolicy
+from airflow.sdk import (
+    DAG,
+    Asset,
+    CronDataIntervalTimetable,
+    Param,
+    RetryDecision,
+    RetryPolicy,
+)
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
 
 from ingest import config, images, pod_failure, secrets
@@ -33,6 +41,14 @@ CONTEXT_ENV: dict[str, str] = {
 DATE_TEMPLATE = "{{ ds }}"
 # Total tries of the task (Airflow's `retries` counts the tries after the first).
 MAX_TRIES_TEMPLATE = "{{ task.retries + 1 }}"
+# Per-run overrides ("Trigger DAG w/ config"), validated by Airflow before the run is created.
+# The defaults are the binary's own (docs/contract.md), so a scheduled run is unchanged.
+DEFAULT_MAX_REJECT_RATIO = 0.01
+# A Kubernetes quantity from 64Mi to 31999Mi, or 1Gi to 32Gi: a typo cannot ask for 512Gi.
+MEMORY_PATTERN = (
+    r"^((6[4-9]|[7-9][0-9]|[1-9][0-9]{2,3}|[12][0-9]{4}|3[01][0-9]{3})Mi"
+    r"|([1-9]|[12][0-9]|3[0-2])Gi)$"
+)
 _ALB_REGION = re.compile(r"/elasticloadbalancing/([a-z]{2}(?:-[a-z]+)+-\d+)/?$")
 
 
@@ -62,6 +78,99 @@ class ExitCodeRetryPolicy(RetryPolicy):
     def serialize(self) -> dict:
         # Airflow stores only "has a retry policy"; the worker evaluates the DAG file's object.
         return {"no_retry_exit_codes": sorted(pod_failure.DETERMINISTIC_EXIT_CODES)}
+
+
+def run_params(memory: str) -> dict[str, Param]:
+    """The DAG's Params: what "Trigger DAG w/ config" may change for one run."""
+    return {
+        "max_reject_ratio": Param(
+            DEFAULT_MAX_REJECT_RATIO,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Max reject ratio",
+            description="fail (exit 3) when rejected / (loaded + rejected) exceeds this "
+            "(--max-reject-ratio)",
+        ),
+        "allow_empty": Param(
+            False,
+            type="boolean",
+            title="Allow empty",
+            description="a date with no input files succeeds with an empty partition "
+            "(--allow-empty)",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="parse and count everything, write nothing (--dry-run); the task ends "
+            "skipped, so no asset update is emitted",
+        ),
+        "memory": Param(
+            memory,
+            type="string",
+            pattern=MEMORY_PATTERN,
+            title="Pod memory",
+            description="the pod's memory request and limit, 64Mi to 32Gi (e.g. 2Gi after an "
+            "OOM kill)",
+        ),
+    }
+
+
+# The Params as the binary's env (docs/contract.md): strings the binary's parsers accept.
+PARAM_ENV: dict[str, str] = {
+    "INGEST_MAX_REJECT_RATIO": "{{ params.max_reject_ratio }}",
+    "INGEST_ALLOW_EMPTY": "{{ 'true' if params.allow_empty else 'false' }}",
+    "INGEST_DRY_RUN": "{{ 'true' if params.dry_run else 'false' }}",
+}
+MEMORY_TEMPLATE = "{{ params.memory }}"
+
+
+def lake_asset(lake: str, table: str) -> Asset:
+    """The asset a task updates: the table's location in the lake, `<lake>/<schema>/<table>`
+    (its partitions are `dt=<date>/` below it, see the runtime's lake layout)."""
+    schema, name = table.split(".", 1)
+    return Asset(uri=f"{lake.rstrip('/')}/{schema}/{name}")
+
+
+class TaskSettingMissing(AirflowFailException):
+    """A deploy-time setting this task needs was missing when its DAG was parsed. Failed at
+    once (a retry cannot create it); the failure callback posts the one alert."""
+
+
+class IngestPodOperator(KubernetesPodOperator):
+    """KubernetesPodOperator with what the ingest tasks need around the pod.
+
+    - A task whose deploy-time setting was missing when the DAG was parsed (`config_error`)
+      fails at once when it runs, with that message, and is not retried: the DAG and its other
+      tasks still import and run, and the failure callback posts the one alert.
+    - A dry run (`params.dry_run`) ends skipped: it wrote nothing, so no asset update follows.
+    - The asset update carries the date it loaded (`extra.dt`), for downstream DAGs.
+    """
+
+    def __init__(self, *, config_error: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.config_error = config_error
+
+    def execute(self, context):
+        if self.config_error:
+            raise TaskSettingMissing(self.config_error)
+        result = super().execute(context)
+        params = context.get("params") or {}
+        if params.get("dry_run"):
+            raise AirflowSkipException("dry run: nothing was written, no asset update")
+        annotate_outlets(self.outlets, context)
+        return result
+
+
+def annotate_outlets(outlets, context) -> None:
+    """Marks each asset update with the date it loaded."""
+    events = context.get("outlet_events")
+    if events is None:
+        return
+    for asset in outlets or ():
+        if isinstance(asset, Asset):
+            events[asset].extra.update({"dt": context.get("ds")})
 
 
 class IngestJob:
@@ -131,6 +240,7 @@ class IngestJob:
             catchup=True,
             max_active_runs=max_active_runs,
             tags=sorted({"ingest", self.name, *tags}),
+            params=run_params(self.memory),
             default_args={
                 "owner": OWNER,
                 "retries": retries,
@@ -149,10 +259,23 @@ class IngestJob:
         source_count: int | None = 1,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        missing_source_fails_task: bool = False,
     ) -> KubernetesPodOperator:
         """A pod running the job for `{{ ds }}` into `table`, reading the sources configured in
-        the deploy-time setting `source_setting` (comma-separated)."""
-        sources = config.sources(source_setting, source_count)
+        the deploy-time setting `source_setting` (comma-separated).
+
+        A missing or invalid source setting is an import error of the DAG file, unless
+        `missing_source_fails_task`: then only this task fails, when it runs, with the same
+        message (a DAG with one task per deployment keeps its other deployments running).
+        """
+        config_error = None
+        try:
+            sources = config.sources(source_setting, source_count)
+        except config.ConfigError as err:
+            if not missing_source_fails_task:
+                raise
+            config_error = f"{self.dag_id}.{task_id}: {err}"
+            sources = []
         arguments = ["--date", DATE_TEMPLATE]
         for source in sources:
             arguments += ["--source", source]
@@ -164,6 +287,7 @@ class IngestJob:
         pod_env["INGEST_MAX_TRIES"] = MAX_TRIES_TEMPLATE
         pod_env["INGEST_DEADLINE_SECONDS"] = str(self.deadline_seconds)
         pod_env["INGEST_LOG_FORMAT"] = "json"
+        pod_env.update(PARAM_ENV)
         # The images are FROM scratch (no /tmp); jobs that spill (telemetry's server_daily) use
         # TMPDIR, an emptyDir mounted below.
         pod_env["TMPDIR"] = "/tmp"  # noqa: S108 - the pod's own emptyDir
@@ -181,7 +305,9 @@ class IngestJob:
         if region:
             pod_env["AWS_REGION"] = region
         pod_env.update(env or {})
-        return KubernetesPodOperator(
+        return IngestPodOperator(
+            config_error=config_error,
+            outlets=[lake_asset(config.lake(), table)],
             task_id=task_id,
             name=f"{self.name}-{task_id}".replace("_", "-"),
             namespace=config.namespace(),
@@ -194,8 +320,9 @@ class IngestJob:
             env_vars=[k8s.V1EnvVar(name=k, value=v) for k, v in pod_env.items()]
             + secrets.env_secrets(self.name),
             container_resources=k8s.V1ResourceRequirements(
-                requests={"cpu": self.cpu, "memory": self.memory},
-                limits={"memory": self.memory},
+                # Params.memory, default `memory`: rendered per run.
+                requests={"cpu": self.cpu, "memory": MEMORY_TEMPLATE},
+                limits={"memory": MEMORY_TEMPLATE},
             ),
             volumes=[
                 k8s.V1Volume(

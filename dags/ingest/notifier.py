@@ -103,6 +103,17 @@ def url_from_connection(
     return host if host.startswith(("http://", "https://")) else None
 
 
+def clear_command(dag_id: str, task_id: str, date: str) -> str:
+    """The Airflow CLI command that re-runs one task for one date (`airflow tasks clear`: the
+    scheduler runs the cleared task again; the job replaces the date's partition whole).
+
+    `-s`/`-e` select runs by logical date, which is the cron time on that day (01:30 for
+    `30 1 * * *`), so the window is the whole day."""
+    return (
+        f"airflow tasks clear {dag_id} -t '^{re.escape(task_id)}$' -s {date} -e {date}T23:59:59 -y"
+    )
+
+
 def _ti_attr(ti: Any, name: str) -> Any:
     try:
         return getattr(ti, name)
@@ -152,6 +163,10 @@ def build_payload(context: Mapping[str, Any], failure: pod_failure.PodFailure) -
         ("Try", _code(try_number if try_number is not None else "?")),
         ("Pod", neutralize(failure.describe())),
         *extra,
+        (
+            "Re-run",
+            f"clear the task in the Airflow UI, or `{_code(clear_command(dag_id, task_id, date))}`",
+        ),
         ("Why this alert", "the job binary could not post its own alert for this failure"),
     ]
     lines = [

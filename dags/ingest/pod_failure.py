@@ -53,7 +53,9 @@ _EXIT_RE = re.compile(r"""['"]exit_?[cC]ode['"]\s*:\s*(\d+)""")
 class PodFailure:
     """What could be learned about a failed task."""
 
-    kind: str  # "job" (binary exited), "killed", "not_started", "timeout", "other"
+    # "job" (binary exited), "killed", "not_started", "timeout", "config" (a deploy-time setting
+    # of this task was missing: no pod was started), "other"
+    kind: str
     summary: dict | None  # the binary's run summary, when it wrote one
     exit_code: int | None
     reason: str | None  # Kubernetes reason (OOMKilled, Evicted, ImagePullBackOff, ...)
@@ -82,6 +84,8 @@ class PodFailure:
             parts.append("the pod never started")
         elif self.kind == "timeout":
             parts.append("the task ran past its execution_timeout")
+        elif self.kind == "config":
+            parts.append("no pod was started: a deploy-time setting of this task is missing")
         elif self.kind == "killed":
             parts.append("the container was killed before the job could report")
         elif self.kind == "job":
@@ -135,7 +139,9 @@ def describe(exception: BaseException | str | None) -> PodFailure:
         nonzero = [c for c in codes if c != 0]
         exit_code = nonzero[0] if nonzero else (codes[0] if codes else None)
 
-    if name == "AirflowTaskTimeout" or (
+    if name == "TaskSettingMissing":  # ingest.job: raised before any pod
+        kind, reason, exit_code = "config", None, None
+    elif name == "AirflowTaskTimeout" or (
         name == "PodLaunchTimeoutException" and "execution_timeout" in text
     ):
         kind = "timeout"

@@ -123,8 +123,9 @@ def run_for(dag, date: str = DATE):
     return info
 
 
-def task_context(dag, task, date: str = DATE, try_number: int = TRY_NUMBER):
-    """The template context a worker builds for `task` in the scheduled run for `date`."""
+def task_context(dag, task, date: str = DATE, try_number: int = TRY_NUMBER, conf=None):
+    """The template context a worker builds for `task` in the scheduled run for `date`; `conf`
+    is the run's "Trigger DAG w/ config" JSON (it overrides the DAG's Params, validated)."""
     from airflow.api_fastapi.execution_api.datamodels.taskinstance import DagRun, TIRunContext
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
@@ -143,6 +144,7 @@ def task_context(dag, task, date: str = DATE, try_number: int = TRY_NUMBER):
         state="running",
         consumed_asset_events=[],
         partition_key=None,
+        conf=conf,
     )
     ti = RuntimeTaskInstance.model_construct(
         id=uuid.uuid4(),
@@ -166,11 +168,25 @@ def task_context(dag, task, date: str = DATE, try_number: int = TRY_NUMBER):
     return ti.get_template_context()
 
 
-def build_pod(dagbag, dag_id: str, task_id: str, date: str = DATE):
-    """Renders a fresh copy of the task for `date` and builds the pod it would submit."""
-    dag = dagbag.dags[dag_id]
+def task_copy(dag, task_id: str):
+    """A copy of the task that one run may render and resolve its conf into.
+
+    Airflow resolves a run's conf into the task's Param objects, which even a deep copy shares:
+    fine in a worker (one process per task try), but here the next test would inherit the
+    values. The copy gets its own Params."""
+    from airflow.sdk.definitions.param import ParamsDict
+
     task = copy.deepcopy(dag.get_task(task_id))
-    context = task_context(dag, task, date)
+    task.params = ParamsDict({k: copy.copy(task.params.get_param(k)) for k in task.params})
+    return task
+
+
+def build_pod(dagbag, dag_id: str, task_id: str, date: str = DATE, conf=None):
+    """Renders a fresh copy of the task for `date` (and run conf) and builds the pod it would
+    submit."""
+    dag = dagbag.dags[dag_id]
+    task = task_copy(dag, task_id)
+    context = task_context(dag, task, date, conf=conf)
     task.render_template_fields(context)
     pod = task.build_pod_request_obj(context, dry_run=True)
     return pod, context

@@ -130,3 +130,42 @@ def test_the_binary_accepts_the_rendered_pod_command(
     assert failed.returncode == 3, failed.stderr[-2000:]
     failure = pod_failure.describe(failed.stdout)
     assert (failure.kind, failure.exit_code, failure.binary_alerted) == ("job", 3, False)
+
+
+def test_the_binary_obeys_run_params_from_the_trigger_form(deploy_env, monkeypatch, tmp_path):
+    """ "Trigger DAG w/ config" with allow_empty and dry_run: the rendered env alone (no extra
+    flags) makes the real binary accept an empty day and write nothing; with the defaults the
+    same day is a data error (exit 3)."""
+    from ingest import pod_failure
+
+    source = tmp_path / "src"
+    source.mkdir()
+    monkeypatch.setenv("INGEST_SOURCE_PUSH_LOGS_US", str(source))
+    bag = load_dagbag()
+    lake = tmp_path / "lake"
+
+    def run(conf):
+        pod, _ = build_pod(bag, "ingest_push_logs", "load_us", conf=conf)
+        (container,) = pod.spec.containers
+        args = list(container.args)
+        args[args.index("--lake") + 1] = str(lake)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+        env.update({e.name: e.value for e in container.env if e.value_from is None})
+        print_contract("push-logs")
+        return subprocess.run(
+            [str(bin_dir() / "push-logs"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    done = run({"allow_empty": True, "dry_run": True, "max_reject_ratio": 0.5})
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = pod_failure.run_summary(done.stdout)
+    assert summary is not None and summary["exit_code"] == 0, done.stdout
+    assert not lake.exists() or not any(lake.rglob("*.parquet")), "a dry run wrote files"
+
+    failed = run(None)
+    assert failed.returncode == 3, failed.stderr[-2000:]

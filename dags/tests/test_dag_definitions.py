@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dag_harness import DAGS, EXPECTED, load_dagbag, run_for
+from dag_harness import DAGS, DEPLOY_ENV, EXPECTED, load_dagbag, run_for, task_context
 
 
 def test_dagbag_loads_every_dag_without_import_errors(dagbag):
@@ -118,17 +118,73 @@ def test_a_per_job_image_and_the_variable_fallback(deploy_env, monkeypatch):
     assert images["ingest_push_logs"] == {"registry.example.test/data/ingest/push-logs:0.5.0"}
 
 
-def test_a_missing_source_setting_names_the_variable(deploy_env, monkeypatch):
+def test_a_missing_deployment_source_fails_only_that_task_at_run_time(deploy_env, monkeypatch):
+    """One deployment's missing source no longer stops the DAG import (and us, test, eu with
+    it): the DAG imports, that task fails when it runs, naming the setting, without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     monkeypatch.delenv("INGEST_SOURCE_PUSH_LOGS_EU")
     bag = load_dagbag()
-    assert "ingest_push_logs" not in bag.dags
-    (error,) = [e for f, e in bag.import_errors.items() if f.endswith("push_logs.py")]
-    assert "INGEST_SOURCE_PUSH_LOGS_EU is not set" in error
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == sorted(EXPECTED)
+    dag = bag.dags["ingest_push_logs"]
+    assert sorted(dag.task_ids) == ["load_eu", "load_test", "load_us"]
+    for task_id in ("load_us", "load_test"):
+        assert dag.get_task(task_id).config_error is None
+    task = dag.get_task("load_eu")
+    with pytest.raises(AirflowFailException) as failed:
+        task.execute(task_context(dag, task))
+    message = str(failed.value)
+    assert "INGEST_SOURCE_PUSH_LOGS_EU is not set" in message
+    assert "ingest_push_logs.load_eu" in message
+
+
+def test_a_missing_source_of_a_single_task_dag_is_still_an_import_error(deploy_env, monkeypatch):
+    monkeypatch.delenv("INGEST_SOURCE_TELEMETRY")
+    bag = load_dagbag()
+    assert "ingest_telemetry" not in bag.dags
+    (error,) = [e for f, e in bag.import_errors.items() if f.endswith("telemetry.py")]
+    assert "INGEST_SOURCE_TELEMETRY is not set" in error
     assert sorted(bag.dags) == [
         "ingest_license_exports",
+        "ingest_push_logs",
         "ingest_server_pingbacks",
-        "ingest_telemetry",
     ]
+
+
+def test_push_logs_deployments_come_from_the_setting(deploy_env, monkeypatch):
+    monkeypatch.setenv("INGEST_PUSH_LOGS_DEPLOYMENTS", "us, apac")
+    monkeypatch.setenv(
+        "INGEST_SOURCE_PUSH_LOGS_APAC",
+        "s3://acme-alb-apac/AWSLogs/123456789012/elasticloadbalancing/ap-southeast-1",
+    )
+    bag = load_dagbag()
+    assert bag.import_errors == {}
+    dag = bag.dags["ingest_push_logs"]
+    assert sorted(dag.task_ids) == ["load_apac", "load_us"]
+    args = dag.get_task("load_apac").arguments
+    assert args[args.index("--table") + 1] == "push_proxy.logs_apac_new"
+    assert args[args.index("--source") + 1].startswith("s3://acme-alb-apac/")
+
+    monkeypatch.setenv("INGEST_PUSH_LOGS_DEPLOYMENTS", "us,US-East")
+    bag = load_dagbag()
+    (error,) = [e for f, e in bag.import_errors.items() if f.endswith("push_logs.py")]
+    assert "INGEST_PUSH_LOGS_DEPLOYMENTS='us,US-East'" in error
+
+
+def test_every_task_declares_its_lake_table_as_an_asset(dagbag):
+    """A downstream DAG can schedule on `Asset("s3://acme-lake/ingest/push_proxy/logs_us_new")`:
+    the table's location in the lake, whose partitions are dt=<date>/ below it."""
+    from airflow.sdk import Asset
+
+    lake = DEPLOY_ENV["INGEST_LAKE"]
+    for dag_id, tasks in EXPECTED.items():
+        for task_id, (_, table, _) in tasks.items():
+            task = dagbag.dags[dag_id].get_task(task_id)
+            schema, name = table.split(".")
+            assert task.outlets == [Asset(uri=f"{lake}/{schema}/{name}")], (dag_id, task_id)
+    us = dagbag.dags["ingest_push_logs"].get_task("load_us").outlets[0]
+    assert us.uri == "s3://acme-lake/ingest/push_proxy/logs_us_new"
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
 import pytest
-from dag_harness import DATE, TRY_NUMBER, task_context
+from dag_harness import DATE, TRY_NUMBER, run_for, task_context
 
 DAG_ID, TASK_ID = "ingest_push_logs", "load_eu"
 TOKEN = "hooks/TOKEN-secret-0c7d1e"  # noqa: S105 - a fake webhook token
@@ -388,3 +389,94 @@ def test_retry_policy_retries_only_what_a_retry_can_fix(dagbag, ending, action):
     exc = pod_failure_exception(task, **ending)
     decision = task.retry_policy.evaluate(exc, try_number=1, max_tries=task.retries)
     assert decision.action.value == action
+
+
+def test_the_alert_gives_the_airflow_re_run_command(dagbag, receiver):
+    """The command in the alert is one the Airflow 3 CLI accepts, for this DAG, task and date
+    (checked with the CLI's own parser: running it needs the metadata database)."""
+    import re
+    import shlex
+
+    from airflow.cli import cli_parser
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from ingest.notifier import clear_command
+
+    fail_task(dagbag, AirflowTaskTimeout("Timeout"))
+    (post,) = receiver.posts
+    text = post["json"]["text"]
+    assert text.startswith(f"#### :rotating_light: `{DAG_ID}.{TASK_ID}` failed for {DATE}")
+    command = clear_command(DAG_ID, TASK_ID, DATE)
+    assert command == (
+        f"airflow tasks clear {DAG_ID} -t '^{TASK_ID}$' -s {DATE} -e {DATE}T23:59:59 -y"
+    )
+    assert f"`{command}`" in text
+    assert text.index("Re-run") < text.index("[Task log]")
+
+    argv = shlex.split(command)
+    assert argv[:3] == ["airflow", "tasks", "clear"]
+    args = cli_parser.get_parser().parse_args(argv[1:])
+    assert args.dag_id == DAG_ID
+    assert args.task_regex == f"^{TASK_ID}$"
+    # The window holds the logical date of this date's run (the cron time on that day), and
+    # not the next date's run.
+    dag = dagbag.dags[DAG_ID]
+    logical = run_for(dag, DATE).logical_date
+    following = run_for(dag, "2026-11-21").logical_date
+    start, end = (d.replace(tzinfo=d.tzinfo or UTC) for d in (args.start_date, args.end_date))
+    assert start <= logical <= end < following, (start, logical, end)
+    assert args.yes is True
+    assert args.downstream is False and args.upstream is False
+    # The regex selects exactly this task of the DAG (not load_eu2, not another deployment).
+    selected = [t for t in dagbag.dags[DAG_ID].task_ids if re.search(args.task_regex, t)]
+    assert selected == [TASK_ID]
+
+
+def test_a_rotated_webhook_takes_effect_without_a_restart(dagbag, receiver, monkeypatch):
+    """The webhook is read when the alert is posted, not when the DAG file was imported: a new
+    value in the worker's env, or in the Airflow Connection, is used by the next alert."""
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    rotated = Receiver()
+    connection = Receiver()
+    try:
+        fail_task(dagbag, AirflowTaskTimeout("Timeout"))
+        monkeypatch.setenv("INGEST_ALERT_WEBHOOK_URL", rotated.url)
+        fail_task(dagbag, AirflowTaskTimeout("Timeout"))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MATTERMOST_INGEST",
+            json.dumps({"conn_type": "http", "password": connection.url}),
+        )
+        fail_task(dagbag, AirflowTaskTimeout("Timeout"))
+        assert [len(receiver.posts), len(rotated.posts), len(connection.posts)] == [1, 1, 1]
+    finally:
+        rotated.close()
+        connection.close()
+
+
+def test_a_missing_deployment_source_is_one_alert_naming_the_setting(deploy_env, receiver):
+    """The task of a deployment whose source setting is missing fails at run time; its failure
+    callback posts the one alert, which names the setting to set."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from dag_harness import load_dagbag
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("INGEST_SOURCE_PUSH_LOGS_EU")
+        bag = load_dagbag()
+    assert bag.import_errors == {}
+    dag = bag.dags[DAG_ID]
+    task = dag.get_task(TASK_ID)
+    context = task_context(dag, task)
+    # AirflowFailException: failed at once, no retry (a retry cannot create the setting).
+    with pytest.raises(AirflowFailException) as failed:
+        task.execute(context)
+    context["exception"] = failed.value
+    callbacks = task.on_failure_callback
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+        callback(context)
+    (post,) = receiver.posts
+    text = post["json"]["text"]
+    assert "INGEST_SOURCE_PUSH_LOGS_EU is not set" in text
+    assert f"`{DAG_ID}.{TASK_ID}` failed for {DATE}" in text
+    assert "| Pod | no pod was started: a deploy-time setting of this task is missing |" in text
+    props = post["json"]["props"]["ingest_alert"]
+    assert (props["failure"], props["exit_code"]) == ("config", None)

@@ -152,3 +152,97 @@ def test_a_local_lake_is_an_import_error(deploy_env, monkeypatch, lake):
     assert bag.dags == {}
     for error in bag.import_errors.values():
         assert f"INGEST_LAKE={lake!r} is not an s3:// location" in error
+
+
+def _plain_env(pod) -> dict:
+    return {e.name: e.value for e in pod.spec.containers[0].env if e.value_from is None}
+
+
+@pytest.mark.parametrize(("dag_id", "task_id"), TASKS)
+def test_run_params_default_to_todays_behaviour(dagbag, dag_id, task_id):
+    pod, context = build_pod(dagbag, dag_id, task_id)
+    env = _plain_env(pod)
+    # The binary's own defaults (docs/contract.md): a scheduled run is unchanged.
+    assert env["INGEST_MAX_REJECT_RATIO"] == "0.01"
+    assert env["INGEST_ALLOW_EMPTY"] == "false"
+    assert env["INGEST_DRY_RUN"] == "false"
+    job = dagbag.dags[dag_id].params["memory"]
+    resources = pod.spec.containers[0].resources
+    assert resources.requests["memory"] == resources.limits["memory"] == job
+    assert context["params"]["memory"] == job
+
+
+def test_run_params_from_the_trigger_form_reach_the_pod(dagbag):
+    conf = {"max_reject_ratio": 0.25, "allow_empty": True, "dry_run": True, "memory": "2Gi"}
+    pod, context = build_pod(dagbag, "ingest_push_logs", "load_eu", conf=conf)
+    env = _plain_env(pod)
+    assert env["INGEST_MAX_REJECT_RATIO"] == "0.25"
+    assert env["INGEST_ALLOW_EMPTY"] == "true"
+    assert env["INGEST_DRY_RUN"] == "true"
+    resources = pod.spec.containers[0].resources
+    assert resources.requests["memory"] == resources.limits["memory"] == "2Gi"
+    assert resources.requests["cpu"] == "1"
+    # Only this run: the DAG's defaults stay.
+    pod, _ = build_pod(dagbag, "ingest_push_logs", "load_eu")
+    assert pod.spec.containers[0].resources.limits["memory"] == "512Mi"
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        ("max_reject_ratio", [0, 0.5, 1], [-0.01, 1.5, "a lot", None]),
+        ("allow_empty", [True, False], ["yes", 1, None]),
+        ("dry_run", [True, False], ["no", 0, None]),
+        (
+            "memory",
+            ["64Mi", "512Mi", "1536Mi", "31999Mi", "1Gi", "32Gi"],
+            ["63Mi", "32000Mi", "33Gi", "512Gi", "2GB", "2G", "0Gi", "lots", "", None],
+        ),
+    ],
+)
+def test_run_params_refuse_bad_values(dagbag, name, good, bad):
+    """The values the form (and the API's conf) accept; a bad one is refused before any run."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    for dag in dagbag.dags.values():
+        param = dag.params.get_param(name)
+        for value in good:
+            assert param.resolve(value) == value, (dag.dag_id, name, value)
+        for value in bad:
+            with pytest.raises(ParamValidationError):
+                param.resolve(value)
+
+
+def test_a_bad_run_conf_is_refused_before_the_pod(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="memory"):
+        build_pod(dagbag, "ingest_push_logs", "load_us", conf={"memory": "512Gi"})
+    with pytest.raises(ParamValidationError, match="max_reject_ratio"):
+        build_pod(dagbag, "ingest_push_logs", "load_us", conf={"max_reject_ratio": 2})
+
+
+def test_a_dry_run_ends_skipped_and_a_load_marks_its_asset_update_with_the_date(dagbag):
+    """After the pod succeeded: a dry run wrote nothing, so the task ends skipped (no asset
+    update for downstream DAGs); a load adds the date it loaded to its asset event. The pod
+    itself is a stand-in here (no Kubernetes API); tests/rehearsal runs the real binary."""
+    from unittest import mock
+
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.sdk.exceptions import AirflowSkipException
+    from dag_harness import task_context, task_copy
+
+    dag = dagbag.dags["ingest_push_logs"]
+    with mock.patch.object(KubernetesPodOperator, "execute", return_value=None) as pod_ran:
+        task = task_copy(dag, "load_us")
+        context = task_context(dag, task)
+        task.execute(context)
+        (asset,) = task.outlets
+        assert context["outlet_events"][asset].extra == {"dt": DATE}
+
+        task = task_copy(dag, "load_us")
+        context = task_context(dag, task, conf={"dry_run": True})
+        with pytest.raises(AirflowSkipException, match="dry run"):
+            task.execute(context)
+        assert context["outlet_events"][asset].extra == {}
+        assert pod_ran.call_count == 2

@@ -256,6 +256,9 @@ subjects:
 {{- with $cfg.sources }}
 {{- $_ = set $settings (printf "INGEST_SOURCE_%s" $key) (join "," .) }}
 {{- end }}
+{{- with $cfg.deployments }}
+{{- $_ = set $settings (printf "INGEST_%s_DEPLOYMENTS" $key) (join "," .) }}
+{{- end }}
 {{- range $deployment, $source := $cfg.sourcesByDeployment }}
 {{- if $source }}
 {{- $_ = set $settings (printf "INGEST_SOURCE_%s_%s" $key (include "ingest-tasks.envKey" $deployment)) $source }}

@@ -18,7 +18,9 @@ use ingest_runtime::cloudfront::{
 use ingest_runtime::csv::{CsvReader, Next};
 use ingest_runtime::format::ReadError;
 use ingest_runtime::table::TableSchema;
-use ingest_runtime::testing::{CollectingSink, Value};
+use ingest_runtime::testing::{
+    CollectingSink, INTERESTING_BYTES, Mutation, Value, mutate, record_lines,
+};
 use ingest_runtime::time::{
     Date, MAX_TIMESTAMP_MICROS, MIN_TIMESTAMP_MICROS, format_micros_utc, parse_date,
     parse_iso8601_utc_micros, parse_time_of_day, timestamp_in_range,
@@ -38,22 +40,9 @@ fn config() -> ProptestConfig {
 // ---------------------------------------------------------------------------------------------
 // Mutation of real inputs.
 
-/// Bytes that matter to one of the formats (separators, quotes, escapes, line ends, invalid UTF-8).
-const INTERESTING: &[u8] = b" \t\"\\-%#,.:\r\n0912+=&Z\xff\xc3";
-
-#[derive(Clone, Debug)]
-enum Mutation {
-    Replace(usize, u8),
-    Insert(usize, u8),
-    Delete(usize),
-    Truncate(usize),
-    /// Copies a slice of the input elsewhere (repeats a field or a separator).
-    Splice(usize, usize, usize),
-}
-
 fn mutation() -> impl Strategy<Value = Mutation> {
     let byte = prop_oneof![
-        3 => proptest::sample::select(INTERESTING),
+        3 => proptest::sample::select(INTERESTING_BYTES),
         1 => any::<u8>(),
     ];
     prop_oneof![
@@ -66,62 +55,13 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
-fn apply(mut input: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
-    for m in mutations {
-        let len = input.len();
-        match *m {
-            Mutation::Replace(i, b) if len > 0 => input[i % len] = b,
-            Mutation::Insert(i, b) => input.insert(i % (len + 1), b),
-            Mutation::Delete(i) if len > 0 => {
-                input.remove(i % len);
-            }
-            Mutation::Truncate(i) => input.truncate(i % (len + 1)),
-            Mutation::Splice(a, n, b) if len > 0 => {
-                let start = a % len;
-                let piece = input[start..(start + n).min(len)].to_vec();
-                let at = b % (len + 1);
-                input.splice(at..at, piece);
-            }
-            _ => {}
-        }
-    }
-    input
-}
-
 /// One of `corpus`, with 1 to 4 mutations.
 fn mutated(corpus: &'static [Vec<u8>]) -> impl Strategy<Value = Vec<u8>> {
     (
         proptest::sample::select(corpus),
         proptest::collection::vec(mutation(), 1..5),
     )
-        .prop_map(|(base, ms)| apply(base, &ms))
-}
-
-/// The lines a line format sees as records: not blank and (for CloudFront) not a `#` directive.
-fn record_lines(input: &[u8], directives: bool) -> usize {
-    input
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .filter(|l| !(directives && l.first() == Some(&b'#')))
-        .count()
-}
-
-/// Every outcome names a distinct line and every reject has a reason.
-fn assert_one_outcome_per_line(sink: &CollectingSink) -> Result<(), TestCaseError> {
-    let mut lines: Vec<u64> = sink
-        .rows
-        .iter()
-        .map(|r| r.line)
-        .chain(sink.rejects.iter().map(|r| r.line))
-        .collect();
-    let n = lines.len();
-    lines.sort_unstable();
-    lines.dedup();
-    prop_assert_eq!(lines.len(), n, "a line gave two outcomes");
-    for r in &sink.rejects {
-        prop_assert!(!r.reason.trim().is_empty(), "reject without a reason");
-    }
-    Ok(())
+        .prop_map(|(base, ms)| mutate(base, &ms))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,7 +513,7 @@ proptest! {
             Err(ReadError::Format(msg)) => prop_assert!(msg.contains("#Fields"), "{}", msg),
             Err(e) => prop_assert!(false, "{}", e),
         }
-        assert_one_outcome_per_line(&sink)?;
+        sink.check_one_outcome_per_line().map_err(TestCaseError::fail)?;
     }
 }
 

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::{CollectingSink, Value};
+use ingest_runtime::testing::{
+    CollectingSink, INTERESTING_BYTES, Mutation, Value, mutate, record_lines,
+};
 use ingest_runtime::time::{MAX_TIMESTAMP_MICROS, MIN_TIMESTAMP_MICROS, format_micros_utc};
 use proptest::prelude::*;
 use push_logs::{ALB_TABLE, AlbFormat, FIELDS, MIN_FIELDS};
@@ -239,22 +241,9 @@ prop_compose! {
 // ---------------------------------------------------------------------------------------------
 // Mutated real lines.
 
-/// Bytes that matter to the format (separators, quotes, escapes, line ends, invalid UTF-8).
-const INTERESTING: &[u8] = b" \t\"\\-%:.[]\r\n09Z\xff\xc3";
-
-#[derive(Clone, Debug)]
-enum Mutation {
-    Replace(usize, u8),
-    Insert(usize, u8),
-    Delete(usize),
-    Truncate(usize),
-    /// Copies a slice of the line elsewhere (repeats a field or a separator).
-    Splice(usize, usize, usize),
-}
-
 fn mutation() -> impl Strategy<Value = Mutation> {
     let byte = prop_oneof![
-        3 => proptest::sample::select(INTERESTING),
+        3 => proptest::sample::select(INTERESTING_BYTES),
         1 => any::<u8>(),
     ];
     prop_oneof![
@@ -265,28 +254,6 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), 1..40usize, any::<usize>())
             .prop_map(|(a, n, b)| Mutation::Splice(a, n, b)),
     ]
-}
-
-fn apply(mut input: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
-    for m in mutations {
-        let len = input.len();
-        match *m {
-            Mutation::Replace(i, b) if len > 0 => input[i % len] = b,
-            Mutation::Insert(i, b) => input.insert(i % (len + 1), b),
-            Mutation::Delete(i) if len > 0 => {
-                input.remove(i % len);
-            }
-            Mutation::Truncate(i) => input.truncate(i % (len + 1)),
-            Mutation::Splice(a, n, b) if len > 0 => {
-                let start = a % len;
-                let piece = input[start..(start + n).min(len)].to_vec();
-                let at = b % (len + 1);
-                input.splice(at..at, piece);
-            }
-            _ => {}
-        }
-    }
-    input
 }
 
 /// Every line of the fixtures and of a small generated day (with malformed lines and appended
@@ -320,14 +287,7 @@ fn mutated_lines() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(proptest::sample::select(&CORPUS[..]), 1..4),
         proptest::collection::vec(mutation(), 1..5),
     )
-        .prop_map(|(lines, ms)| apply(lines.join(&b'\n'), &ms))
-}
-
-fn non_blank_lines(input: &[u8]) -> usize {
-    input
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .count()
+        .prop_map(|(lines, ms)| mutate(lines.join(&b'\n'), &ms))
 }
 
 proptest! {
@@ -350,16 +310,11 @@ proptest! {
     fn alb_mutated_lines_give_one_row_or_one_reject_each(input in mutated_lines()) {
         let sink = read(&input);
         prop_assert_eq!(
-            sink.rows.len() + sink.rejects.len(),
-            non_blank_lines(&input),
-            "{:?}", String::from_utf8_lossy(&input)
+            sink.outcomes(),
+            record_lines(&input, false),
+            "{:?}",
+            String::from_utf8_lossy(&input)
         );
-        let mut lines: Vec<u64> = sink.rows.iter().map(|r| r.line).chain(sink.rejects.iter().map(|r| r.line)).collect();
-        lines.sort_unstable();
-        lines.dedup();
-        prop_assert_eq!(lines.len(), sink.rows.len() + sink.rejects.len(), "a line gave two outcomes");
-        for r in &sink.rejects {
-            prop_assert!(!r.reason.trim().is_empty(), "reject without a reason: {:?}", r);
-        }
+        sink.check_one_outcome_per_line().map_err(TestCaseError::fail)?;
     }
 }

@@ -300,3 +300,42 @@ impl CollectingSink {
         self.rows.len() + self.rejects.len()
     }
 }
+
+/// How many records a CSV reader must report for `input` (header included), computed
+/// independently of [`crate::csv::CsvReader`] for property tests: records end at line breaks
+/// outside quotes, a quote opens a quoted field only at the start of a field, a leading BOM is
+/// skipped, and records with nothing but line-break bytes are blank (skipped). `None` when the
+/// input ends inside a quoted field (the reader fails the object).
+pub fn csv_record_count(mut input: &[u8]) -> Option<usize> {
+    if let Some(rest) = input.strip_prefix(b"\xEF\xBB\xBF") {
+        input = rest;
+    }
+    #[derive(PartialEq)]
+    enum S {
+        Start,
+        Unquoted,
+        Quoted,
+        QuoteSeen,
+    }
+    let (mut state, mut records, mut content) = (S::Start, 0, false);
+    for &b in input {
+        content |= b != b'\r' && b != b'\n';
+        state = match (state, b) {
+            (S::Quoted, b'"') => S::QuoteSeen,
+            (S::Quoted, _) => S::Quoted,
+            (S::Start, b'"') => S::Quoted,
+            (S::QuoteSeen, b'"') => S::Quoted,
+            (_, b'\n') => {
+                records += usize::from(content);
+                content = false;
+                S::Start
+            }
+            (_, b',') => S::Start,
+            _ => S::Unquoted,
+        };
+    }
+    if state == S::Quoted {
+        return None;
+    }
+    Some(records + usize::from(content))
+}

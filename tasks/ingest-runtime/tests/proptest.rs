@@ -19,7 +19,7 @@ use ingest_runtime::csv::{CsvReader, Next};
 use ingest_runtime::format::ReadError;
 use ingest_runtime::table::TableSchema;
 use ingest_runtime::testing::{
-    CollectingSink, INTERESTING_BYTES, Mutation, Value, mutate, record_lines,
+    CollectingSink, INTERESTING_BYTES, Mutation, Value, csv_record_count, mutate, record_lines,
 };
 use ingest_runtime::time::{
     Date, MAX_TIMESTAMP_MICROS, MIN_TIMESTAMP_MICROS, format_micros_utc, parse_date,
@@ -214,43 +214,6 @@ fn render_csv(
     (out, starts)
 }
 
-/// Records the reader must find: splits at line breaks outside quotes (RFC 4180 as the reader
-/// applies it: a quote opens a quoted field only at the start of a field), skipping blank ones.
-/// `None` when the input ends inside a quoted field.
-fn csv_model_records(mut input: &[u8]) -> Option<usize> {
-    if let Some(rest) = input.strip_prefix(b"\xEF\xBB\xBF") {
-        input = rest;
-    }
-    #[derive(PartialEq)]
-    enum S {
-        Start,
-        Unquoted,
-        Quoted,
-        QuoteSeen,
-    }
-    let (mut state, mut records, mut content) = (S::Start, 0, false);
-    for &b in input {
-        content |= b != b'\r' && b != b'\n';
-        state = match (state, b) {
-            (S::Quoted, b'"') => S::QuoteSeen,
-            (S::Quoted, _) => S::Quoted,
-            (S::Start, b'"') => S::Quoted,
-            (S::QuoteSeen, b'"') => S::Quoted,
-            (_, b'\n') => {
-                records += usize::from(content);
-                content = false;
-                S::Start
-            }
-            (_, b',') => S::Start,
-            _ => S::Unquoted,
-        };
-    }
-    if state == S::Quoted {
-        return None;
-    }
-    Some(records + usize::from(content))
-}
-
 static CSV_CORPUS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../license-exports/tests/data");
     let mut corpus: Vec<Vec<u8>> = std::fs::read_dir(&dir)
@@ -294,7 +257,7 @@ proptest! {
 
     #[test]
     fn csv_mutated_input_gives_one_outcome_per_record(input in mutated(&CSV_CORPUS), buf in 3..64usize) {
-        let want = csv_model_records(&input);
+        let want = csv_record_count(&input);
         let mut reader_input = BufReader::with_capacity(buf, &input[..]);
         let mut reader = CsvReader::new(&mut reader_input);
         let mut lines = Vec::new();

@@ -224,7 +224,7 @@ proptest! {
             }
             query.push_str(k);
             query.push('=');
-            query.push_str(&form_encode(&v));
+            query.push_str(&form_encode(v));
         }
         // As CloudFront logs it.
         let logged = sample_data::cloudfront::encoded(&query);

@@ -245,7 +245,7 @@ proptest! {
     }
 
     #[test]
-    fn params_any_query_counts_exactly_the_malformed_values(
+    fn params_any_string_counts_exactly_the_malformed_values(
         query in prop_oneof![
             proptest::collection::vec(
                 (proptest::sample::select(&KEYS[..]), "[a-zA-Z0-9%+. -]{0,8}"),

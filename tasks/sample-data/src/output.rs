@@ -115,6 +115,26 @@ impl Written {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.files.iter().map(|f| f.key.as_str())
     }
+    /// Every file's contents, decompressed (gzip files by their `.gz` key), in key order: the
+    /// lines other crates' tests feed their parsers.
+    pub fn read_files(&self, out_dir: &Path) -> io::Result<Vec<Vec<u8>>> {
+        self.files
+            .iter()
+            .map(|f| {
+                let path = f
+                    .key
+                    .split('/')
+                    .fold(out_dir.to_path_buf(), |p, part| p.join(part));
+                let raw = fs::read(&path)?;
+                if !f.key.ends_with(".gz") {
+                    return Ok(raw);
+                }
+                let mut out = Vec::new();
+                io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&raw[..]), &mut out)?;
+                Ok(out)
+            })
+            .collect()
+    }
 }
 
 /// Joins a `/`-separated key onto the output directory, creating the parent directories.

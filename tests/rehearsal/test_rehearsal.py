@@ -272,10 +272,16 @@ def sources(bins, s3client, hostdir) -> Sources:
 def warehouse(fakesnow_server):
     """fakesnow's server with the schemas of the jobs' tables; `url(bucket)` makes a stage over
     that lake and returns the chart's warehouse.url for it."""
+    from tests.test_snowflake import start_proxy
+
     kwargs, conn = fakesnow_server
     cur = conn.cursor()
     for schema in ("PUSH_PROXY", "DIAGNOSTICS", "RELEASES", "LICENSES"):
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS DB.{schema}")
+    # fakesnow answers in Arrow whatever the session asks; the proxy gives the job the JSON
+    # results real Snowflake sends for the format the job pins, so its COPY check runs as in
+    # production (tests/test_snowflake.py, as_json_result).
+    proxy = start_proxy(kwargs["port"])
 
     def url(bucket: str) -> str:
         stage = "LAKE_" + re.sub(r"\W", "_", bucket).upper()
@@ -285,7 +291,7 @@ def warehouse(fakesnow_server):
         )
         return (
             f"snowflake://fakesnow/DB?stage=DB.INGEST.{stage}&warehouse=LOAD_WH"
-            f"&role=INGEST_LOADER&endpoint=http://127.0.0.1:{kwargs['port']}&max_attempts=2"
+            f"&role=INGEST_LOADER&endpoint={proxy.endpoint}&max_attempts=2"
         )
 
     def count(table: str) -> int:
@@ -294,7 +300,8 @@ def warehouse(fakesnow_server):
         c.execute(f"SELECT count(*) FROM DB.{schema}.{name} WHERE dt = '{DATE}'::DATE")
         return c.fetchone()[0]
 
-    return url, count
+    yield url, count
+    proxy.server.shutdown()
 
 
 # --- a deployment --------------------------------------------------------------------------------

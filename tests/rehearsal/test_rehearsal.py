@@ -482,7 +482,8 @@ def start_pod(pod: dict, objects: Objects, hostdir: Path, extra_env: dict, who: 
         env.setdefault(name, value)  # the pod's own env wins, as with IRSA's webhook
     image = container["image"]
     job = image.rsplit("/", 1)[1].split(":")[0].split("@")[0]
-    command = container.get("command") or [f"/usr/local/bin/{job}"]  # the image's ENTRYPOINT
+    # The image's ENTRYPOINT (/usr/local/bin/job) runs the job's binary: named by the image here.
+    command = container.get("command") or [f"/usr/local/bin/{job}"]
     args = [expand(a, env) for a in container.get("args") or []]
     return job, command, args, env, sandbox
 

@@ -15,7 +15,8 @@
 #     "S3 refused"); with the image's own CA bundle the same server is rejected (UnknownIssuer),
 #     so certificates are verified; "localhost" resolves inside the image;
 #   - the image is at most INGEST_IMAGE_MAX_MB (25) MB.
-# Then it prints a table of image sizes.
+# Then it prints a table of image sizes. `--list` prints the jobs it would check and their sample
+# day (job|sample-data arguments|date|source suffix|table) and stops.
 #
 # Environment:
 #   INGEST_IMAGE_JOBS     jobs to check (default: every image of the registry, scripts/registry.py list)
@@ -41,6 +42,38 @@ NEXT_DATE=2026-11-21
 fail() { printf 'check-images: FAIL: %s\n' "$*" >&2; exit 1; }
 note() { printf 'check-images: %s\n' "$*"; }
 
+# --- which jobs ----------------------------------------------------------------------------------
+if [ -n "${INGEST_IMAGE_JOBS:-}" ]; then
+  read -r -a jobs <<<"${INGEST_IMAGE_JOBS//,/ }"
+else
+  # Every crate with a registry entry ([package.metadata.ingest]) is an image.
+  listed="$(scripts/registry.py list)" || fail "scripts/registry.py list failed"
+  mapfile -t jobs <<<"$listed"
+fi
+[ "${#jobs[@]}" -gt 0 ] || fail "no images in the registry (scripts/registry.py list)"
+
+sample_args() { # job -> sample-data arguments | date of the sample | --source suffix | table
+  # (the registry's `sample` of the job, and its first table; empty for an image without one)
+  local gen file_date suffix table
+  gen="$(scripts/registry.py get "$1" sample.generate)"
+  file_date="$(scripts/registry.py get "$1" sample.file_date)"
+  suffix="$(scripts/registry.py get "$1" sample.source_suffix)"
+  table="$(scripts/registry.py get "$1" tables | cut -d' ' -f1)"
+  [ -n "$gen" ] || { echo ""; return; }
+  # A file named for the next day (license-exports: the run for a date reads that export).
+  local sample_date="$DATE"
+  [ "$file_date" != next ] || sample_date="$NEXT_DATE"
+  echo "$gen|$sample_date|$suffix|${table//\{deployment\}/us}"
+}
+
+# --list: what a run would check (the jobs and their sample day), without building anything.
+if [ "${1:-}" = --list ]; then
+  for j in "${jobs[@]}"; do printf '%s|%s\n' "$j" "$(sample_args "$j")"; done
+  exit 0
+fi
+[ $# -eq 0 ] || fail "unknown arguments: $* (only --list)"
+note "jobs: ${jobs[*]} (profile $PROFILE)"
+
 command -v buildah >/dev/null || fail "buildah not found: run scripts/install-tools.sh"
 command -v cargo >/dev/null || fail "cargo not found"
 [ "$(id -u)" = 0 ] || fail "buildah's chroot isolation needs root here (sudo, or CI's root user)"
@@ -62,16 +95,6 @@ cleanup() {
   rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
-
-# --- which jobs ----------------------------------------------------------------------------------
-if [ -n "${INGEST_IMAGE_JOBS:-}" ]; then
-  read -r -a jobs <<<"${INGEST_IMAGE_JOBS//,/ }"
-else
-  # Every crate with a registry entry ([package.metadata.ingest]) is an image.
-  mapfile -t jobs < <(scripts/registry.py list) || fail "scripts/registry.py list failed"
-fi
-[ "${#jobs[@]}" -gt 0 ] || fail "no images in the registry (scripts/registry.py list)"
-note "jobs: ${jobs[*]} (profile $PROFILE)"
 
 # --- static binaries -----------------------------------------------------------------------------
 bin_args=(--bin sample-data)
@@ -129,19 +152,6 @@ for _ in $(seq 50); do [ -s "$tls/port" ] && break; sleep 0.1; done
 tls_port="$(cat "$tls/port")"
 
 # --- per job -------------------------------------------------------------------------------------
-sample_args() { # job -> sample-data arguments | date of the sample | --source suffix | table
-  # (the registry's `sample` of the job, and its first table; empty for an image without one)
-  local gen file_date suffix table
-  gen="$(scripts/registry.py get "$1" sample.generate)"
-  file_date="$(scripts/registry.py get "$1" sample.file_date)"
-  suffix="$(scripts/registry.py get "$1" sample.source_suffix)"
-  table="$(scripts/registry.py get "$1" tables | cut -d' ' -f1)"
-  [ -n "$gen" ] || { echo ""; return; }
-  # A file named for the next day (license-exports: the run for a date reads that export).
-  local sample_date="$DATE"
-  [ "$file_date" != next ] || sample_date="$NEXT_DATE"
-  echo "$gen|$sample_date|$suffix|${table//\{deployment\}/us}"
-}
 
 run() { "${B[@]}" run --isolation chroot "$@"; }
 

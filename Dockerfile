@@ -10,7 +10,8 @@
 #   planner   the dependency recipe of the workspace (changes only when a manifest changes)
 #   build     cooks the dependencies (a cached layer), then builds one job as a static binary
 #             (glibc with crt-static; TLS is rustls + ring, so no OpenSSL) and puts it and the
-#             CA bundle under /out
+#             CA bundle under /out (the context is the workspace plus dags/ingest/registry.json,
+#             the job list preflight embeds: .dockerignore)
 #   prebuilt  the same /out, taken from the build context instead (see below)
 #   runtime   (the default target) FROM scratch: the binary as /usr/local/bin/job (the ENTRYPOINT:
 #             an exec-form ENTRYPOINT cannot take a build arg, so the path is the same in every

@@ -129,7 +129,9 @@ def hostdir():
 def bins(hostdir):
     """The release binaries (and the fault-injection push-logs), copied where user 65532 can
     run them."""
-    jobs = ("push-logs", "telemetry", "server-pingbacks", "license-exports", "preflight")
+    # Every image of the job registry (what scripts/test.sh copies there).
+    images = json.loads((dag_harness.DAGS / "ingest" / "registry.json").read_text())["images"]
+    jobs = tuple(images)
     release = _bin_dir(
         "INGEST_RELEASE_BIN_DIR",
         "the release-profile static binaries the images ship",

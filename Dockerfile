@@ -1,26 +1,29 @@
-# One Dockerfile for every job image. Pick the job with a target (the job's name) and the same
-# name as build arg JOB:
+# One Dockerfile for every image, one stage for all of them: pick the image with build arg JOB (a
+# crate with a registry entry, `scripts/registry.py list`), nothing else:
 #
-#   docker buildx build --target push-logs --build-arg JOB=push-logs -t ingest/push-logs .
+#   docker buildx build --build-arg JOB=push-logs -t ingest/push-logs .
 #
-# Targets: push-logs, telemetry, server-pingbacks, license-exports, preflight.
+# A new job crate needs no change here.
 #
 # Stages:
 #   chef      rust (Debian bookworm) + cargo-chef
 #   planner   the dependency recipe of the workspace (changes only when a manifest changes)
 #   build     cooks the dependencies (a cached layer), then builds one job as a static binary
 #             (glibc with crt-static; TLS is rustls + ring, so no OpenSSL) and puts it and the
-#             CA bundle under /out
+#             CA bundle under /out (the context is the workspace plus dags/ingest/registry.json,
+#             the job list preflight embeds: .dockerignore)
 #   prebuilt  the same /out, taken from the build context instead (see below)
-#   runtime   FROM scratch: the binary, the CA bundle, nothing else; runs as 65532:65532
-#   <job>     runtime + the job's ENTRYPOINT
+#   runtime   (the default target) FROM scratch: the binary as /usr/local/bin/job (the ENTRYPOINT:
+#             an exec-form ENTRYPOINT cannot take a build arg, so the path is the same in every
+#             image; the binaries name themselves in --help whatever path runs them), the CA
+#             bundle, nothing else; runs as 65532:65532
 #
 # Where the binary comes from is chosen by build arg BIN_STAGE:
 #   build     (default) compile it here: what CI and `docker build` use;
 #   prebuilt  copy out/ from the build context: what scripts/check-images.sh uses on a machine
 #             with no Docker engine and no registry access (Debian's buildah, `FROM scratch`
 #             only). Unused stages are skipped by BuildKit and buildah alike, so the rust image is
-#             never pulled there, and the runtime and job stages below are the same in both
+#             never pulled there, and the runtime stage below is the same in both
 #             cases: the check exercises exactly the stages that ship.
 #
 # HTTPS (S3, Snowflake, the webhook): rustls reads the system roots (rustls-native-certs through
@@ -50,7 +53,7 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --target "${RUST_TARGET}" --recipe-path recipe.json
 COPY . .
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN test -n "${JOB}" || { echo "build arg JOB is required (push-logs, telemetry, ...)" >&2; exit 2; }; \
+RUN test -n "${JOB}" || { echo "build arg JOB is required: one of scripts/registry.py list" >&2; exit 2; }; \
     cargo build --release --locked --target "${RUST_TARGET}" --bin "${JOB}" \
     && mkdir -p /out \
     && install -m 0555 "target/${RUST_TARGET}/release/${JOB}" "/out/${JOB}" \
@@ -76,22 +79,7 @@ LABEL org.opencontainers.image.title="${JOB}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.vendor="acme"
 COPY --from=bin /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=bin /out/${JOB} /usr/local/bin/${JOB}
+COPY --from=bin /out/${JOB} /usr/local/bin/job
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
-
-# One stage per job: an exec-form ENTRYPOINT cannot take a build arg.
-FROM runtime AS push-logs
-ENTRYPOINT ["/usr/local/bin/push-logs"]
-
-FROM runtime AS telemetry
-ENTRYPOINT ["/usr/local/bin/telemetry"]
-
-FROM runtime AS server-pingbacks
-ENTRYPOINT ["/usr/local/bin/server-pingbacks"]
-
-FROM runtime AS license-exports
-ENTRYPOINT ["/usr/local/bin/license-exports"]
-
-FROM runtime AS preflight
-ENTRYPOINT ["/usr/local/bin/preflight"]
+ENTRYPOINT ["/usr/local/bin/job"]

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 from ingest import IngestJob
 
-JOB = IngestJob("license-exports", cpu="500m", memory="256Mi")
+# Table, source setting, resources and secrets: the job's registry entry (its Cargo.toml).
+JOB = IngestJob("license-exports")
 
 with JOB.dag(doc_md=__doc__, start_date=datetime(2026, 11, 1, tzinfo=UTC), tags=["licenses"]):
-    JOB.task("load", table="licenses.licenses", source_setting="INGEST_SOURCE_LICENSE_EXPORTS")
+    JOB.task("load")

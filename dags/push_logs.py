@@ -17,19 +17,19 @@ The Airflow DAG is built by `ingest.IngestJob` (dags/ingest/job.py); guide: docs
 
 from datetime import UTC, datetime
 
-from ingest import IngestJob, config
+from ingest import IngestJob, config, registry
 
-JOB = IngestJob("push-logs", cpu="1", memory="512Mi")
-# Deploy-time setting INGEST_PUSH_LOGS_DEPLOYMENTS (chart: jobs.push-logs.deployments).
-DEPLOYMENTS = config.deployments(JOB.name, default=("us", "test", "eu"))
+# Tables, source settings, resources and secrets: the job's registry entry (its Cargo.toml).
+JOB = IngestJob("push-logs")
+# Deploy-time setting INGEST_PUSH_LOGS_DEPLOYMENTS (chart: jobs.push-logs.deployments); the
+# default is the registry's list (us, test, eu).
+DEPLOYMENTS = config.deployments(
+    JOB.name, default=registry.entry(JOB.name)["source"]["deployments"]
+)
 
 with JOB.dag(doc_md=__doc__, start_date=datetime(2026, 11, 1, tzinfo=UTC), tags=["push-proxy"]):
     for deployment in DEPLOYMENTS:
         # A deployment whose source is missing fails alone, at run time (one alert); the other
         # deployments keep loading.
-        JOB.task(
-            f"load_{deployment}",
-            table=f"push_proxy.logs_{deployment}_new",
-            source_setting=f"INGEST_SOURCE_PUSH_LOGS_{deployment.upper()}",
-            missing_source_fails_task=True,
-        )
+        # push_proxy.logs_<deployment>_new from INGEST_SOURCE_PUSH_LOGS_<DEPLOYMENT>.
+        JOB.task(f"load_{deployment}", deployment=deployment, missing_source_fails_task=True)

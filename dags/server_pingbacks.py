@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from ingest import IngestJob
 
-JOB = IngestJob("server-pingbacks", cpu="1", memory="512Mi")
+# Table, source setting, resources and secrets: the job's registry entry (its Cargo.toml).
+JOB = IngestJob("server-pingbacks")
 
 with JOB.dag(
     doc_md=__doc__,
@@ -23,4 +24,4 @@ with JOB.dag(
     schedule="0 6 * * *",
     tags=["cloudfront"],
 ):
-    JOB.task("load", table="releases.log_entries", source_setting="INGEST_SOURCE_SERVER_PINGBACKS")
+    JOB.task("load")

@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 
 from ingest import IngestJob
 
-JOB = IngestJob("telemetry", cpu="1", memory="512Mi")
+# Table, source setting (two locations), resources and secrets: the job's registry entry (its
+# Cargo.toml).
+JOB = IngestJob("telemetry")
 
 with JOB.dag(
     doc_md=__doc__,
@@ -24,9 +26,4 @@ with JOB.dag(
     schedule="0 6 * * *",
     tags=["cloudfront"],
 ):
-    JOB.task(
-        "load",
-        table="diagnostics.log_entries",
-        source_setting="INGEST_SOURCE_TELEMETRY",
-        source_count=2,
-    )
+    JOB.task("load")

@@ -86,12 +86,33 @@ hook_runs_preflight() {
 check "pre-upgrade hook Job runs the preflight image" hook_runs_preflight
 dag_settings() { # the names docs/dags.md lists under "Deploy-time configuration"
   local k
-  for k in INGEST_IMAGE_REGISTRY INGEST_IMAGE_TAG INGEST_IMAGE_PUSH_LOGS INGEST_IMAGE_TELEMETRY \
-    INGEST_IMAGE_SERVER_PINGBACKS INGEST_LAKE INGEST_SOURCE_PUSH_LOGS_US \
-    INGEST_SOURCE_PUSH_LOGS_TEST INGEST_SOURCE_PUSH_LOGS_EU INGEST_SOURCE_TELEMETRY \
-    INGEST_SOURCE_SERVER_PINGBACKS INGEST_NAMESPACE INGEST_SERVICE_ACCOUNT INGEST_SECRET_NAME \
-    INGEST_ALERT_CHANNEL INGEST_ALERT_USERNAME INGEST_ALERT_CONN_ID INGEST_PUSH_LOGS_DEPLOYMENTS; do
+  for k in INGEST_IMAGE_REGISTRY INGEST_IMAGE_TAG INGEST_LAKE INGEST_NAMESPACE INGEST_SERVICE_ACCOUNT \
+    INGEST_SECRET_NAME INGEST_ALERT_CHANNEL INGEST_ALERT_USERNAME INGEST_ALERT_CONN_ID; do
     grep -q "^  $k: " "$all" || { echo "ConfigMap lacks $k"; return 1; }
+  done
+  # Every job of the registry: its image, and its source settings when its values give the
+  # registry's example sources.
+  local job_settings
+  job_settings="$(scripts/registry.py json | python3 -c '
+import json, sys
+jobs = json.load(sys.stdin)["jobs"]
+values = {"jobs": {}}
+for name, job in jobs.items():
+    src, key = job["source"], name.upper().replace("-", "_")
+    print(f"INGEST_IMAGE_{key}")
+    if "deployments" in src:
+        values["jobs"][name] = {"sourcesByDeployment": dict(zip(src["deployments"], src["examples"]))}
+        print(f"INGEST_{key}_DEPLOYMENTS")
+        print(*(src["setting"] + "_" + d.upper() for d in src["deployments"]))
+    else:
+        values["jobs"][name] = {"sources": src["examples"]}
+        print(src["setting"])
+json.dump(values, open(sys.argv[1], "w"))
+' "$work/example-sources.json")" || return 1
+  local with_sources
+  with_sources="$(helm template x "$CHART" -f "$CHART/ci/all-toggles-values.yaml" -f "$work/example-sources.json")"
+  for k in $job_settings; do
+    grep -q "^  $k: " <<<"$with_sources" || { echo "ConfigMap lacks $k"; return 1; }
   done
   grep -q '^  INGEST_PUSH_LOGS_DEPLOYMENTS: "us,test,eu"$' "$all" ||
     { echo "INGEST_PUSH_LOGS_DEPLOYMENTS is not the default us,test,eu"; return 1; }
@@ -147,6 +168,10 @@ default_tag_is_app_version() {
 check "default image tag is the chart's appVersion" default_tag_is_app_version
 must_fail "values.schema.json rejects an unknown key" "additional properties 'replicaCount' not allowed" \
   helm template x "$CHART" --set replicaCount=2
+must_fail "values.schema.json rejects a job the registry does not know" "additional properties 'push-log' not allowed" \
+  helm template x "$CHART" --set jobs.push-log.enabled=true
+must_fail "values.schema.json rejects a key of another job shape" "additional properties 'deployments' not allowed" \
+  helm template x "$CHART" --set 'jobs.telemetry.deployments={us}'
 must_fail "values.schema.json rejects an unknown nested key" "additional properties 'enabeld' not allowed" \
   helm template x "$CHART" --set preflight.hook.enabeld=true
 must_fail "values.schema.json rejects a floating tag" "/image/tag" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds every job's image with buildah through the Dockerfile's own runtime and job stages, from a
+# Builds every job's image with buildah through the Dockerfile's own runtime stage, from a
 # static binary built here, and runs it. No Docker engine and no registry are needed: the
 # Dockerfile's `prebuilt` stage takes the binary from the build context instead of compiling it
 # in the rust image (see the Dockerfile's header), and `buildah run --isolation chroot` runs it.
@@ -15,10 +15,11 @@
 #     "S3 refused"); with the image's own CA bundle the same server is rejected (UnknownIssuer),
 #     so certificates are verified; "localhost" resolves inside the image;
 #   - the image is at most INGEST_IMAGE_MAX_MB (25) MB.
-# Then it prints a table of image sizes.
+# Then it prints a table of image sizes. `--list` prints the jobs it would check and their sample
+# day (job|sample-data arguments|date|source suffix|table) and stops.
 #
 # Environment:
-#   INGEST_IMAGE_JOBS     jobs to check (default: every job binary in the workspace)
+#   INGEST_IMAGE_JOBS     jobs to check (default: every image of the registry, scripts/registry.py list)
 #   INGEST_IMAGE_PROFILE  cargo profile of the static binaries (default: release, what ships)
 #   INGEST_IMAGE_MAX_MB   size limit per image (default 25)
 #   INGEST_IMAGE_KEEP=1   keep the images afterwards (localhost/ingest-tasks/<job>:check) in
@@ -37,10 +38,41 @@ MAX_MB="${INGEST_IMAGE_MAX_MB:-25}"
 TARGET=x86_64-unknown-linux-gnu
 DATE=2026-11-20
 NEXT_DATE=2026-11-21
-ALL_JOBS=(push-logs telemetry server-pingbacks license-exports preflight)
 
 fail() { printf 'check-images: FAIL: %s\n' "$*" >&2; exit 1; }
 note() { printf 'check-images: %s\n' "$*"; }
+
+# --- which jobs ----------------------------------------------------------------------------------
+if [ -n "${INGEST_IMAGE_JOBS:-}" ]; then
+  read -r -a jobs <<<"${INGEST_IMAGE_JOBS//,/ }"
+else
+  # Every crate with a registry entry ([package.metadata.ingest]) is an image.
+  listed="$(scripts/registry.py list)" || fail "scripts/registry.py list failed"
+  mapfile -t jobs <<<"$listed"
+fi
+[ "${#jobs[@]}" -gt 0 ] || fail "no images in the registry (scripts/registry.py list)"
+
+sample_args() { # job -> sample-data arguments | date of the sample | --source suffix | table
+  # (the registry's `sample` of the job, and its first table; empty for an image without one)
+  local gen file_date suffix table
+  gen="$(scripts/registry.py get "$1" sample.generate)"
+  file_date="$(scripts/registry.py get "$1" sample.file_date)"
+  suffix="$(scripts/registry.py get "$1" sample.source_suffix)"
+  table="$(scripts/registry.py get "$1" tables | cut -d' ' -f1)"
+  [ -n "$gen" ] || { echo ""; return; }
+  # A file named for the next day (license-exports: the run for a date reads that export).
+  local sample_date="$DATE"
+  [ "$file_date" != next ] || sample_date="$NEXT_DATE"
+  echo "$gen|$sample_date|$suffix|${table//\{deployment\}/us}"
+}
+
+# --list: what a run would check (the jobs and their sample day), without building anything.
+if [ "${1:-}" = --list ]; then
+  for j in "${jobs[@]}"; do printf '%s|%s\n' "$j" "$(sample_args "$j")"; done
+  exit 0
+fi
+[ $# -eq 0 ] || fail "unknown arguments: $* (only --list)"
+note "jobs: ${jobs[*]} (profile $PROFILE)"
 
 command -v buildah >/dev/null || fail "buildah not found: run scripts/install-tools.sh"
 command -v cargo >/dev/null || fail "cargo not found"
@@ -63,23 +95,6 @@ cleanup() {
   rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
-
-# --- which jobs ----------------------------------------------------------------------------------
-if [ -n "${INGEST_IMAGE_JOBS:-}" ]; then
-  read -r -a jobs <<<"${INGEST_IMAGE_JOBS//,/ }"
-else
-  bins="$(cargo metadata --no-deps --format-version 1 --locked |
-    python3 -c 'import json,sys; print(" ".join(t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"]))')"
-  jobs=()
-  for j in "${ALL_JOBS[@]}"; do
-    case " $bins " in *" $j "*) jobs+=("$j") ;; esac
-  done
-fi
-[ "${#jobs[@]}" -gt 0 ] || fail "no job binaries found in the workspace"
-for j in "${jobs[@]}"; do
-  grep -qE "^FROM runtime AS $j\$" Dockerfile || fail "Dockerfile has no stage '$j'"
-done
-note "jobs: ${jobs[*]} (profile $PROFILE)"
 
 # --- static binaries -----------------------------------------------------------------------------
 bin_args=(--bin sample-data)
@@ -137,17 +152,6 @@ for _ in $(seq 50); do [ -s "$tls/port" ] && break; sleep 0.1; done
 tls_port="$(cat "$tls/port")"
 
 # --- per job -------------------------------------------------------------------------------------
-sample_args() { # job -> sample-data arguments | date of the sample | --source suffix | table
-  # (as the end-to-end tests under tests/ generate them, and the tables the DAGs load)
-  case "$1" in
-    push-logs) echo "alb --files 2 --lines 100|$DATE||push_proxy.logs_us_new" ;;
-    telemetry) echo "cloudfront --kind telemetry --distribution E2EXAMPLE1 --lines 50|$DATE|/E2EXAMPLE1|diagnostics.log_entries" ;;
-    server-pingbacks) echo "cloudfront --kind pingbacks --distribution E3EXAMPLE2 --lines 50|$DATE|/E3EXAMPLE2|releases.log_entries" ;;
-    # The run for a date reads the export named for the next day.
-    license-exports) echo "licenses --rows 100|$NEXT_DATE||licenses.licenses" ;;
-    *) echo "" ;;
-  esac
-}
 
 run() { "${B[@]}" run --isolation chroot "$@"; }
 
@@ -163,14 +167,15 @@ for j in "${jobs[@]}"; do
     --build-arg BIN_STAGE=prebuilt --build-arg JOB="$j" \
     --build-arg VERSION="$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
     --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
-    --target "$j" -t "$image" "$ctx" >/dev/null
+    -t "$image" "$ctx" >/dev/null
 
   # Image config.
   user="$("${B[@]}" inspect --type image --format '{{.OCIv1.Config.User}}' "$image")"
   entry="$("${B[@]}" inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$image")"
   title="$("${B[@]}" inspect --type image --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.title"}}' "$image")"
   [ "$user" = "65532:65532" ] || fail "$j: image user is '$user', expected 65532:65532"
-  [ "$entry" = "[/usr/local/bin/$j]" ] || fail "$j: entrypoint is $entry"
+  # One runtime stage for every image: the binary is always /usr/local/bin/job.
+  [ "$entry" = "[/usr/local/bin/job]" ] || fail "$j: entrypoint is $entry"
   [ "$title" = "$j" ] || fail "$j: label org.opencontainers.image.title is '$title'"
 
   # Contents: exactly the binary and the CA bundle.
@@ -179,7 +184,7 @@ for j in "${jobs[@]}"; do
   files="$(cd "$root" && find . -type f -o -type l | sort | tr '\n' ' ')"
   unpacked="$(du -sb "$root" | cut -f1)"
   "${B[@]}" umount "$ctr" >/dev/null
-  [ "$files" = "./etc/ssl/certs/ca-certificates.crt ./usr/local/bin/$j " ] ||
+  [ "$files" = "./etc/ssl/certs/ca-certificates.crt ./usr/local/bin/job " ] ||
     fail "$j: unexpected files in the image: $files"
   certs="$(grep -c 'BEGIN CERTIFICATE' "$ctx/out/ca-certificates.crt")"
   [ "$certs" -ge 50 ] || fail "$j: CA bundle holds only $certs certificates"
@@ -188,10 +193,10 @@ for j in "${jobs[@]}"; do
   fi
 
   # The ENTRYPOINT, as Kubernetes would start it (with the pod's arguments appended).
-  ep="/usr/local/bin/$j"
+  ep="/usr/local/bin/job"
   run "$ctr" -- "$ep" --help >"$work/$j.help" 2>&1 || fail "$j --help failed: $(cat "$work/$j.help")"
   grep -q "Usage: $j" "$work/$j.help" || fail "$j --help does not print its usage"
-  if [ "$j" != preflight ]; then
+  if [ "$(scripts/registry.py get "$j" role)" = job ]; then
     run "$ctr" -- "$ep" --print-contract >"$work/$j.contract" 2>/dev/null ||
       fail "$j --print-contract failed"
     python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert c["job"]==sys.argv[2], c["job"]' \

@@ -23,6 +23,9 @@ if [ -x scripts/install-tools.sh ]; then
   scripts/install-tools.sh
 fi
 
+step "Job registry: generated files up to date (scripts/registry.py check)"
+scripts/registry.py check
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -56,7 +59,7 @@ step "Release binaries for the deployment rehearsal"
 static="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 rehearsal="$CARGO_TARGET_DIR/rehearsal"
 rm -rf "$rehearsal" && mkdir -p "$rehearsal/release" "$rehearsal/fault-injection"
-for bin in push-logs telemetry server-pingbacks license-exports preflight sample-data; do
+for bin in $(scripts/registry.py list) sample-data; do
   [ ! -f "$static/$bin" ] || cp "$static/$bin" "$rehearsal/release/"
 done
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --quiet \

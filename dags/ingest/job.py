@@ -1,8 +1,9 @@
 """The shared helper: one `IngestJob` builds a job's DAG and its KubernetesPodOperator tasks.
 
-A DAG file describes only what is particular to its job (table, source setting, resources,
-schedule); the image, arguments, secrets, Airflow context env, pod settings, retries and the
-failure alert are the same for every job and live here.
+A DAG file describes only what is particular to its job (schedule, tags, and any override);
+its table, source setting, default resources and secrets come from the job registry (the job
+crate's Cargo.toml, through ingest/registry.json); the image, arguments, Airflow context env, pod
+settings, retries and the failure alert are the same for every job and live here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
 
-from ingest import config, images, pod_failure, secrets
+from ingest import config, images, pod_failure, registry, secrets
 from ingest.notifier import MattermostNotifier
 
 OWNER = "data-platform"
@@ -176,9 +177,11 @@ def annotate_outlets(outlets, context) -> None:
 class IngestJob:
     """A job binary (its image) and the pods that run it.
 
-    :param name: the binary and image name, e.g. ``push-logs``.
-    :param cpu: CPU request; also ``--threads``. No CPU limit (no throttling).
+    :param name: the binary and image name, e.g. ``push-logs``: a job of the registry.
+    :param cpu: CPU request; also ``--threads``. No CPU limit (no throttling). Default: the
+        registry's ``resources.cpu``.
     :param memory: memory request and limit (guaranteed: not evicted first under pressure).
+        Default: the registry's ``resources.memory``.
     :param timeout: the pod's ``activeDeadlineSeconds``, also given to the binary as
         ``INGEST_DEADLINE_SECONDS``: it stops itself before the deadline (exit 5, "out of time",
         not retried) and posts one alert naming the limit and how to raise it (this parameter).
@@ -190,14 +193,15 @@ class IngestJob:
         self,
         name: str,
         *,
-        cpu: str = "1",
-        memory: str = "512Mi",
+        cpu: str | None = None,
+        memory: str | None = None,
         timeout: timedelta = timedelta(hours=2),
     ):
+        defaults = registry.entry(name)["resources"]
         self.name = name
         self.key = config.env_key(name)
-        self.cpu = cpu
-        self.memory = memory
+        self.cpu = cpu or defaults["cpu"]
+        self.memory = memory or defaults["memory"]
         self.timeout = timeout
         self.execution_timeout = (
             timeout + timedelta(seconds=STARTUP_TIMEOUT_S) + timedelta(minutes=5)
@@ -254,9 +258,10 @@ class IngestJob:
         self,
         task_id: str,
         *,
-        table: str,
-        source_setting: str,
-        source_count: int | None = 1,
+        deployment: str | None = None,
+        table: str | None = None,
+        source_setting: str | None = None,
+        source_count: int | None = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         missing_source_fails_task: bool = False,
@@ -264,10 +269,20 @@ class IngestJob:
         """A pod running the job for `{{ ds }}` into `table`, reading the sources configured in
         the deploy-time setting `source_setting` (comma-separated).
 
+        By default both come from the job's registry entry: its first table and
+        `INGEST_SOURCE_<JOB>` with the registry's source count, or, for `deployment`, that
+        deployment's table and `INGEST_SOURCE_<JOB>_<DEPLOYMENT>`. `table` must be one the
+        registry declares.
+
         A missing or invalid source setting is an import error of the DAG file, unless
         `missing_source_fails_task`: then only this task fails, when it runs, with the same
         message (a DAG with one task per deployment keeps its other deployments running).
         """
+        table = table or registry.table_for(self.name, deployment)
+        registry.check_table(self.name, table)
+        source_setting = source_setting or registry.source_setting_for(self.name, deployment)
+        if source_count is None:
+            source_count = registry.entry(self.name)["source"].get("count", 1)
         config_error = None
         try:
             sources = config.sources(source_setting, source_count)

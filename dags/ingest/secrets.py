@@ -2,9 +2,11 @@
 
 Secrets reach a pod only as ``secretKeyRef`` env vars built here: each maps the environment
 variable a binary reads to a key of ONE Kubernetes Secret (default name ``ingest-tasks``, set
-``INGEST_SECRET_NAME`` to change it). ``JOB_SECRETS`` says which of them each job may get; the
-DAG tests check it against the job binary's ``--print-contract`` (its ``secrets`` list), so a DAG
-can neither miss a secret its binary reads nor hand one to a binary that does not.
+``INGEST_SECRET_NAME`` to change it). ``JOB_SECRETS`` says which of them each job may get: the
+``secrets`` of its registry entry (its crate's Cargo.toml, [package.metadata.ingest], through
+ingest/registry.json). The DAG tests check it against the job binary's ``--print-contract`` (its
+``secrets`` list), so a DAG can neither miss a secret its binary reads nor hand one to a binary
+that does not.
 
 Which references a pod carries, and which are optional, follows the deployment (the rule
 docs/deploy.md's Secret instructions and the preflight check follow too):
@@ -18,9 +20,9 @@ docs/deploy.md's Secret instructions and the preflight check follow too):
 Airflow's ``Secret`` class cannot mark a reference optional, so the ``V1EnvVar`` objects are
 built here directly.
 
-To add a secret: add its env var and key to ``SECRET_KEYS``, add it to the jobs in
-``JOB_SECRETS`` whose binaries declare it, decide when pods need it in :func:`env_secrets`, and
-add the key to the chart's Secret, docs/deploy.md and preflight's required keys.
+To add a secret: add its env var and key to ``SECRET_KEYS``, add it to the registry ``secrets`` of
+the jobs whose binaries declare it, decide when pods need it in :func:`env_secrets`, and add the
+key to the chart's Secret, docs/deploy.md and preflight's required keys.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import json
 
 from kubernetes.client import models as k8s
 
-from ingest import config
+from ingest import config, registry
 
 # Environment variable the binary reads -> key in the Kubernetes Secret.
 SECRET_KEYS: dict[str, str] = {
@@ -43,14 +45,9 @@ ALWAYS = ("MATTERMOST_WEBHOOK_URL",)
 # Referenced only when the warehouse is configured, each optional (one of them is used).
 WAREHOUSE = ("SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PASSWORD")
 
-_EVERY_JOB = (*ALWAYS, *WAREHOUSE)
-
-# Job (binary name) -> the env vars of SECRET_KEYS its pods may get.
+# Job (binary name) -> the env vars of SECRET_KEYS its pods may get (its registry `secrets`).
 JOB_SECRETS: dict[str, tuple[str, ...]] = {
-    "push-logs": _EVERY_JOB,
-    "telemetry": _EVERY_JOB,
-    "server-pingbacks": _EVERY_JOB,
-    "license-exports": _EVERY_JOB,
+    job: tuple(entry["secrets"]) for job, entry in registry.jobs().items()
 }
 
 
@@ -72,8 +69,9 @@ def env_secrets(job: str) -> list[k8s.V1EnvVar]:
     """The secret env vars of `job`'s pods in this deployment (see the module docstring)."""
     if job not in JOB_SECRETS:
         raise config.ConfigError(
-            f"job {job} has no entry in ingest.secrets.JOB_SECRETS: declare the secrets its "
-            "binary reads (see `<job> --print-contract`), even if none"
+            f"job {job} has no secrets in the job registry: declare the secrets its binary reads "
+            f"(see `{job} --print-contract`) in tasks/{job}/Cargo.toml, "
+            "[package.metadata.ingest] secrets, and run scripts/registry.py write"
         )
     wanted = JOB_SECRETS[job]
     out = [env_secret(env) for env in ALWAYS if env in wanted]

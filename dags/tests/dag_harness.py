@@ -39,6 +39,48 @@ TRY_NUMBER = 2
 # Values that must never appear in a pod spec or an argument list.
 SECRET_SENTINEL = "https://mattermost.example.test/hooks/SENTINEL-do-not-leak-9f3b"  # noqa: S105
 
+# The job registry the DAG package reads (generated from the job crates' Cargo.toml by
+# scripts/registry.py): every job in it must have its DAG, and these tests cover each.
+REGISTRY: dict[str, dict] = json.loads((DAGS / "ingest" / "registry.json").read_text())["jobs"]
+
+
+def _env_key(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _expected() -> dict[str, dict[str, tuple[str, str, str]]]:
+    """dag id -> {task id: (job, table, sources setting)}, from the registry: one task `load`, or
+    one task `load_<d>` per deployment `d`."""
+    out: dict[str, dict[str, tuple[str, str, str]]] = {}
+    for job, entry in REGISTRY.items():
+        source, table = entry["source"], entry["tables"][0]
+        tasks = {"load": (job, table, source["setting"])}
+        if "deployments" in source:
+            tasks = {
+                f"load_{d}": (
+                    job,
+                    table.replace("{deployment}", d),
+                    f"{source['setting']}_{_env_key(d)}",
+                )
+                for d in source["deployments"]
+            }
+        out[f"ingest_{_env_key(job).lower()}"] = tasks
+    return out
+
+
+def _job_sources() -> dict[str, str]:
+    """The registry's example sources, as the deploy-time settings that carry them."""
+    out = {}
+    for entry in REGISTRY.values():
+        source = entry["source"]
+        if "deployments" in source:
+            for d, example in zip(source["deployments"], source["examples"], strict=True):
+                out[f"{source['setting']}_{_env_key(d)}"] = example
+        else:
+            out[source["setting"]] = ",".join(source["examples"])
+    return out
+
+
 DEPLOY_ENV = {
     "INGEST_IMAGE_REGISTRY": "registry.example.test/data/ingest",
     "INGEST_IMAGE_TAG": "0.4.1",
@@ -47,43 +89,16 @@ DEPLOY_ENV = {
     "INGEST_SERVICE_ACCOUNT": "ingest-test-sa",
     "INGEST_SECRET_NAME": "ingest-test-secret",
     "INGEST_ALERT_CHANNEL": "ingest-alerts",
-    "INGEST_SOURCE_PUSH_LOGS_US": (
-        "s3://acme-alb-us/AWSLogs/123456789012/elasticloadbalancing/us-east-1"
-    ),
-    "INGEST_SOURCE_PUSH_LOGS_TEST": (
-        "s3://acme-alb-test/AWSLogs/123456789012/elasticloadbalancing/us-east-1"
-    ),
-    "INGEST_SOURCE_PUSH_LOGS_EU": (
-        "s3://acme-alb-eu/AWSLogs/210987654321/elasticloadbalancing/eu-central-1"
-    ),
-    "INGEST_SOURCE_TELEMETRY": (
-        "s3://acme-cf/telemetry/E1TELEMETRYAAAA,s3://acme-cf/telemetry-old/E2TELEMETRYBBBB"
-    ),
-    "INGEST_SOURCE_SERVER_PINGBACKS": "s3://acme-cf/releases/E3RELEASESCCCC",
-    "INGEST_SOURCE_LICENSE_EXPORTS": "s3://acme-licenses/exports",
+    # Every job's sources: INGEST_SOURCE_PUSH_LOGS_US=s3://acme-alb-us/..., and so on.
+    **_job_sources(),
     # Secret values reachable by the Airflow process: none may end up in a pod spec.
     "MATTERMOST_WEBHOOK_URL": SECRET_SENTINEL,
     "INGEST_ALERT_WEBHOOK_URL": SECRET_SENTINEL,
 }
 
 # What each DAG must hold: dag id -> {task id: (job, table, sources setting)}.
-EXPECTED = {
-    "ingest_push_logs": {
-        "load_us": ("push-logs", "push_proxy.logs_us_new", "INGEST_SOURCE_PUSH_LOGS_US"),
-        "load_test": ("push-logs", "push_proxy.logs_test_new", "INGEST_SOURCE_PUSH_LOGS_TEST"),
-        "load_eu": ("push-logs", "push_proxy.logs_eu_new", "INGEST_SOURCE_PUSH_LOGS_EU"),
-    },
-    "ingest_telemetry": {
-        "load": ("telemetry", "diagnostics.log_entries", "INGEST_SOURCE_TELEMETRY"),
-    },
-    "ingest_server_pingbacks": {
-        "load": ("server-pingbacks", "releases.log_entries", "INGEST_SOURCE_SERVER_PINGBACKS"),
-    },
-    "ingest_license_exports": {
-        "load": ("license-exports", "licenses.licenses", "INGEST_SOURCE_LICENSE_EXPORTS"),
-    },
-}
-JOBS = sorted({job for tasks in EXPECTED.values() for job, _, _ in tasks.values()})
+EXPECTED = _expected()
+JOBS = sorted(REGISTRY)
 TASKS = [(dag_id, task_id) for dag_id, tasks in EXPECTED.items() for task_id in tasks]
 
 

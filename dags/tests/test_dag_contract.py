@@ -50,7 +50,12 @@ def test_pods_match_the_binary_contract(dagbag, job):
     option_flags = {o["flag"] for o in contract["options"]}
     option_envs = {o["env"] for o in contract["options"] if o.get("env")}
 
-    assert set(JOB_SECRETS[job]) == declared, "ingest/secrets.py JOB_SECRETS vs the contract"
+    assert set(JOB_SECRETS[job]) == declared, "registry secrets (JOB_SECRETS) vs the contract"
+    # The binary's own default table is one its registry entry declares.
+    if contract.get("default_table"):
+        from ingest import registry
+
+        registry.check_table(job, contract["default_table"])
     assert declared <= set(SECRET_KEYS)
     assert set(contract["context_env"]) == set(CONTEXT_ENV)
     # The failure callback's dedup assumes exactly these codes are the binary's own failures.

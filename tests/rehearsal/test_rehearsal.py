@@ -129,7 +129,9 @@ def hostdir():
 def bins(hostdir):
     """The release binaries (and the fault-injection push-logs), copied where user 65532 can
     run them."""
-    jobs = ("push-logs", "telemetry", "server-pingbacks", "license-exports", "preflight")
+    # Every image of the job registry (what scripts/test.sh copies there).
+    images = json.loads((dag_harness.DAGS / "ingest" / "registry.json").read_text())["images"]
+    jobs = tuple(images)
     release = _bin_dir(
         "INGEST_RELEASE_BIN_DIR",
         "the release-profile static binaries the images ship",
@@ -482,7 +484,8 @@ def start_pod(pod: dict, objects: Objects, hostdir: Path, extra_env: dict, who: 
         env.setdefault(name, value)  # the pod's own env wins, as with IRSA's webhook
     image = container["image"]
     job = image.rsplit("/", 1)[1].split(":")[0].split("@")[0]
-    command = container.get("command") or [f"/usr/local/bin/{job}"]  # the image's ENTRYPOINT
+    # The image's ENTRYPOINT (/usr/local/bin/job) runs the job's binary: named by the image here.
+    command = container.get("command") or [f"/usr/local/bin/{job}"]
     args = [expand(a, env) for a in container.get("args") or []]
     return job, command, args, env, sandbox
 

@@ -62,6 +62,8 @@ fn command(spec: &'static JobSpec) -> Command {
     );
     CommonArgs::augment_args(
         Command::new(spec.name)
+            // Usage names the job even when the image runs it as /usr/local/bin/job.
+            .bin_name(spec.name)
             .version(env!("CARGO_PKG_VERSION"))
             .about(spec.about)
             .long_about(format!("{}\n\n{}", spec.about, spec.long_about))

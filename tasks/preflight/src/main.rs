@@ -35,7 +35,8 @@ Logs: RUST_LOG (default info). Full reference: docs/preflight.md.";
 /// and its keys, the S3 sources, optionally the warehouse and the webhook. Prints a table naming
 /// what is missing (never a value) and exits non-zero when something is.
 #[derive(Parser, Debug)]
-#[command(name = "preflight", version, after_long_help = AFTER_HELP)]
+// bin_name: usage says preflight even when the image runs it as /usr/local/bin/job.
+#[command(name = "preflight", bin_name = "preflight", version, after_long_help = AFTER_HELP)]
 struct Cli {
     /// Namespace of the jobs' Secret (default: the pod's namespace, or the kubeconfig context's).
     #[arg(long, env = "INGEST_NAMESPACE", value_name = "NAMESPACE")]
@@ -156,7 +157,7 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
         .filter(|j| !j.is_empty())
         .collect();
     let jobs = if jobs.is_empty() {
-        plan::KNOWN_JOBS.iter().map(|j| (*j).to_owned()).collect()
+        plan::known_jobs()
     } else {
         jobs
     };
@@ -286,7 +287,7 @@ struct Outcome {
 
 async fn run(cli: &Cli, plan: &Plan) -> Outcome {
     let mut rows = Vec::new();
-    let all_jobs = if plan.jobs.len() == plan::KNOWN_JOBS.len() {
+    let all_jobs = if plan.jobs.len() == plan::known_jobs().len() {
         "all jobs".to_owned()
     } else {
         plan.jobs.join(", ")

@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
 
 from ingest import config, images, pod_failure, secrets
+from ingest.deadline import deadline_alert
 from ingest.notifier import MattermostNotifier
 
 OWNER = "data-platform"
@@ -221,11 +222,13 @@ class IngestJob:
         max_active_runs: int = 3,
         retries: int = 2,
         retry_delay: timedelta = timedelta(minutes=10),
+        due_after: timedelta = timedelta(hours=4),
     ) -> DAG:
         """The job's DAG: daily, catchup on, one run per date `ds` (loaded after the day ends).
 
         `schedule` is a cron expression in UTC for a data interval: the run for date D starts at
-        that time on D+1 and `{{ ds }}` is D.
+        that time on D+1 and `{{ ds }}` is D. A run not finished successfully `due_after` its
+        start posts one "not loaded on time" alert (ingest.deadline).
         """
         if not doc_md or not doc_md.strip():
             raise config.ConfigError(
@@ -241,6 +244,7 @@ class IngestJob:
             max_active_runs=max_active_runs,
             tags=sorted({"ingest", self.name, *tags}),
             params=run_params(self.memory),
+            deadline=deadline_alert(self.dag_id, due_after),
             default_args={
                 "owner": OWNER,
                 "retries": retries,

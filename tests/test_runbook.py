@@ -38,7 +38,8 @@ DEPLOY_ENV = {
 
 
 def runbook_commands() -> list[str]:
-    """The commands in the ```sh blocks of the runbook section, in order."""
+    """The commands in the ```sh blocks of the runbook section, in order (the same pool command
+    in "Pod placement, priority and pools" is the runbook's E)."""
     text = RUNBOOK.read_text()
     start = text.index("\n## On-call runbook\n")
     end = text.index("\n## ", start + 1)
@@ -198,6 +199,16 @@ def check_backfill(af: Airflow, out: subprocess.CompletedProcess) -> None:
     assert af.query("SELECT COUNT(*) FROM backfill") == [(0,)]
 
 
+def check_pools_list(af: Airflow, out: subprocess.CompletedProcess) -> None:
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert re.search(r"^default_pool\s+128\b", out.stdout, flags=re.M), out.stdout
+
+
+def check_pools_set(af: Airflow, out: subprocess.CompletedProcess) -> None:
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert af.query("SELECT slots FROM slot_pool WHERE pool = 'ingest'") == [(12,)]
+
+
 # command (exactly as in docs/dags.md) -> (preparation, check)
 CHECKS = {
     "airflow dags trigger ingest_push_logs -l 2026-11-20T12:00:00+00:00 -c "
@@ -214,6 +225,11 @@ CHECKS = {
     "airflow jobs check --job-type SchedulerJob": (None, check_scheduler),
     "airflow dags list-runs ingest_push_logs --start-date 2026-11-18 "
     "--end-date 2026-11-20T23:59:59": (None, check_list_runs),
+    "airflow pools list -o plain": (None, check_pools_list),
+    'airflow pools set ingest 12 "ingest jobs: nightly runs plus one backfill of 2 runs"': (
+        None,
+        check_pools_set,
+    ),
     "airflow backfill create --dag-id ingest_push_logs --from-date 2026-11-18 "
     "--to-date 2026-11-20T23:59:59 --reprocess-behavior failed --dry-run": (
         None,
@@ -230,6 +246,8 @@ ORDER = [
     "airflow jobs check",
     "airflow dags list-runs",
     "airflow backfill create",
+    "airflow pools list",
+    "airflow pools set",
 ]
 
 

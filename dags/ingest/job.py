@@ -23,7 +23,7 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
 
-from ingest import config, images, pod_failure, secrets
+from ingest import config, images, pod_failure, scheduling, secrets
 from ingest.deadline import deadline_alert
 from ingest.notifier import MattermostNotifier
 
@@ -305,6 +305,7 @@ class IngestJob:
             value = config.setting(setting)
             if value:
                 pod_env[name] = value
+        pod_scheduling = scheduling.for_job(self.name)
         region = _alb_region(sources)
         if region:
             pod_env["AWS_REGION"] = region
@@ -342,11 +343,16 @@ class IngestJob:
                 capabilities=k8s.V1Capabilities(drop=["ALL"]),
                 seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
             ),
-            labels={
-                "app.kubernetes.io/part-of": "ingest-tasks",
-                "app.kubernetes.io/name": self.name,
-                "app.kubernetes.io/managed-by": "airflow",
-            },
+            # Placement, pod metadata, priority and pool from the deploy-time settings
+            # (ingest.scheduling); the selector labels are the DAGs' own.
+            **scheduling.operator_kwargs(
+                pod_scheduling,
+                {
+                    "app.kubernetes.io/part-of": "ingest-tasks",
+                    "app.kubernetes.io/name": self.name,
+                    "app.kubernetes.io/managed-by": "airflow",
+                },
+            ),
             on_finish_action="delete_pod",
             termination_message_policy="FallbackToLogsOnError",
             log_pod_spec_on_failure=True,

@@ -387,6 +387,8 @@ def deploy(sources, s3client, mattermost, hostdir):
         if existing_secret is not None:
             values["secret.existingSecret"] = existing_secret["metadata"]["name"]
         else:
+            # The chart-managed Secret (opt-in: secret.create defaults to false).
+            values.setdefault("secret.create", True)
             values.setdefault("secret.stringData", {"mattermost-webhook-url": mattermost.url})
         manifests = helm_template(chart_values(sources, lake_bucket, **values), hostdir)
         objects = Objects(*[m for m in manifests if m["kind"] in API_KINDS])

@@ -80,10 +80,10 @@ for kind in ConfigMap Secret ServiceAccount Role RoleBinding NetworkPolicy Job P
 done
 hook_runs_preflight() {
   grep -A3 '^kind: Job' "$all" | grep -q 'name: ingest-tasks-preflight' &&
-    grep -q 'helm.sh/hook: pre-upgrade$' "$all" &&
+    grep -q 'helm.sh/hook: pre-install,pre-upgrade$' "$all" &&
     grep -q 'image: "registry.example.test/data/ingest/preflight:0.4.1"' "$all"
 }
-check "pre-upgrade hook Job runs the preflight image" hook_runs_preflight
+check "pre-install/pre-upgrade hook Job runs the preflight image" hook_runs_preflight
 dag_settings() { # the names docs/dags.md lists under "Deploy-time configuration"
   local k
   for k in INGEST_IMAGE_REGISTRY INGEST_IMAGE_TAG INGEST_LAKE INGEST_NAMESPACE INGEST_SERVICE_ACCOUNT \

@@ -302,6 +302,8 @@ def values_jobs_block(reg: dict[str, dict]) -> str:
             f"  {name}:",
             "    # -- Publish this job's settings (image reference, sources) in the ConfigMap.",
             "    enabled: true",
+            f"    # -- INGEST_POD_SCHEDULING_{key}: this job's pods, merged over podScheduling.",
+            "    podScheduling: {}",
             "    image:",
             f"      # -- Repository override (default <image.registry>/{e['image']}).",
             '      repository: ""',

@@ -89,10 +89,60 @@ def test_denied_listing_names_the_permission(s3, moto_endpoint):
     assert row["status"] == "fail"
     assert "AccessDenied" in row["detail"] and "s3:ListBucket" in row["detail"]
 
-    allowed = pod_user(endpoint, ["s3:ListBucket"])
+    # Listing alone is not enough: the jobs read the objects too.
+    list_only = pod_user(endpoint, ["s3:ListBucket"])
+    with iam_enforced(endpoint):
+        result = preflight("--skip-kubernetes", env={**env, **list_only})
+    assert result.code == 2, result.stdout + result.stderr
+    assert [r["status"] for r in checks(result, "s3-list")] == ["ok"]
+    [read] = checks(result, "s3-read")
+    assert read["status"] == "fail"
+    assert "GetObject of p/2026/11/20/a" in read["detail"]
+    assert "AccessDenied" in read["detail"] and "s3:GetObject" in read["detail"]
+
+    allowed = pod_user(endpoint, ["s3:ListBucket", "s3:GetObject"])
     with iam_enforced(endpoint):
         ok = preflight("--skip-kubernetes", env={**env, **allowed})
     assert ok.code == 0, ok.stdout + ok.stderr
+    assert [r["status"] for r in checks(ok, "s3-read")] == ["ok"]
+
+
+def test_the_lake_is_listed_written_and_the_probe_deleted(s3, moto_endpoint):
+    client, bucket = s3
+    endpoint, _ = moto_endpoint
+    client.put_object(Bucket=bucket, Key="lic/2026-11-20.csv", Body=b"x")
+    env = {
+        **s3_env(endpoint),
+        "INGEST_JOBS": "license-exports",
+        "INGEST_SOURCE_LICENSE_EXPORTS": f"s3://{bucket}/lic",
+        "INGEST_LAKE": f"s3://{bucket}/lake",
+    }
+    result = preflight("--skip-kubernetes", env=env)
+    assert result.code == 0, result.stdout + result.stderr
+    [row] = checks(result, "lake-write")
+    assert row["status"] == "ok", row
+    assert row["target"] == f"s3://{bucket}/lake"
+    assert "written and deleted" in row["detail"]
+    # Nothing is left in the lake.
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="lake/")
+    assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
+
+    # A role that may list and write but not delete: the probe stays, and the row says so.
+    no_delete = pod_user(endpoint, ["s3:ListBucket", "s3:GetObject", "s3:PutObject"])
+    with iam_enforced(endpoint):
+        denied = preflight("--skip-kubernetes", env={**env, **no_delete})
+    assert denied.code == 2, denied.stdout + denied.stderr
+    [row] = checks(denied, "lake-write")
+    assert row["status"] == "fail"
+    assert "s3:DeleteObject" in row["detail"] and "the probe object is left behind" in row["detail"]
+    assert "/_preflight/probe-" in row["detail"]
+
+    read_only = pod_user(endpoint, ["s3:ListBucket", "s3:GetObject"])
+    with iam_enforced(endpoint):
+        denied = preflight("--skip-kubernetes", env={**env, **read_only})
+    [row] = checks(denied, "lake-write")
+    assert row["status"] == "fail"
+    assert "s3:PutObject" in row["detail"], row
 
 
 def test_all_present_posts_the_deploy_check_with_the_webhook_from_secrets_manager(

@@ -139,4 +139,14 @@ def deployments(job: str, default: Sequence[str]) -> list[str]:
         )
     if len(set(values)) != len(values):
         raise ConfigError(f"{name}={raw!r}: a deployment is listed twice")
+    # `airflow tasks clear -t load_eu` selects every task id containing "load_eu", load_eu2 too:
+    # the re-run command in the alerts must select exactly one task.
+    for short in values:
+        for longer in values:
+            if short != longer and f"load_{short}" in f"load_{longer}":
+                raise ConfigError(
+                    f"{name}={raw!r}: task load_{short} is part of task load_{longer}, so "
+                    f"`airflow tasks clear -t load_{short}` would re-run both; rename one "
+                    f"(for example {short}1)"
+                )
     return values

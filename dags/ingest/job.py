@@ -24,7 +24,8 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
 
-from ingest import config, images, pod_failure, registry, secrets
+from ingest import config, images, pod_failure, registry, scheduling, secrets
+from ingest.deadline import deadline_alert
 from ingest.notifier import MattermostNotifier
 
 OWNER = "data-platform"
@@ -225,11 +226,13 @@ class IngestJob:
         max_active_runs: int = 3,
         retries: int = 2,
         retry_delay: timedelta = timedelta(minutes=10),
+        due_after: timedelta = timedelta(hours=4),
     ) -> DAG:
         """The job's DAG: daily, catchup on, one run per date `ds` (loaded after the day ends).
 
         `schedule` is a cron expression in UTC for a data interval: the run for date D starts at
-        that time on D+1 and `{{ ds }}` is D.
+        that time on D+1 and `{{ ds }}` is D. A run not finished successfully `due_after` its
+        start posts one "not loaded on time" alert (ingest.deadline).
         """
         if not doc_md or not doc_md.strip():
             raise config.ConfigError(
@@ -245,6 +248,7 @@ class IngestJob:
             max_active_runs=max_active_runs,
             tags=sorted({"ingest", self.name, *tags}),
             params=run_params(self.memory),
+            deadline=deadline_alert(self.dag_id, due_after),
             default_args={
                 "owner": OWNER,
                 "retries": retries,
@@ -316,6 +320,7 @@ class IngestJob:
             value = config.setting(setting)
             if value:
                 pod_env[name] = value
+        pod_scheduling = scheduling.for_job(self.name)
         region = _alb_region(sources)
         if region:
             pod_env["AWS_REGION"] = region
@@ -353,11 +358,16 @@ class IngestJob:
                 capabilities=k8s.V1Capabilities(drop=["ALL"]),
                 seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
             ),
-            labels={
-                "app.kubernetes.io/part-of": "ingest-tasks",
-                "app.kubernetes.io/name": self.name,
-                "app.kubernetes.io/managed-by": "airflow",
-            },
+            # Placement, pod metadata, priority and pool from the deploy-time settings
+            # (ingest.scheduling); the selector labels are the DAGs' own.
+            **scheduling.operator_kwargs(
+                pod_scheduling,
+                {
+                    "app.kubernetes.io/part-of": "ingest-tasks",
+                    "app.kubernetes.io/name": self.name,
+                    "app.kubernetes.io/managed-by": "airflow",
+                },
+            ),
             on_finish_action="delete_pod",
             termination_message_policy="FallbackToLogsOnError",
             log_pod_spec_on_failure=True,

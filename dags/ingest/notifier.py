@@ -108,10 +108,11 @@ def clear_command(dag_id: str, task_id: str, date: str) -> str:
     scheduler runs the cleared task again; the job replaces the date's partition whole).
 
     `-s`/`-e` select runs by logical date, which is the cron time on that day (01:30 for
-    `30 1 * * *`), so the window is the whole day."""
-    return (
-        f"airflow tasks clear {dag_id} -t '^{re.escape(task_id)}$' -s {date} -e {date}T23:59:59 -y"
-    )
+    `30 1 * * *`), so the window is the whole day. `-t` takes the bare task id: Airflow 3
+    selects the task ids that *contain* it (a substring, not a regex: `'^load_eu$'` selects
+    nothing and the command clears nothing), and ingest.config refuses task ids that contain
+    one another, so it selects exactly this task."""
+    return f"airflow tasks clear {dag_id} -t {task_id} -s {date} -e {date}T23:59:59 -y"
 
 
 def _ti_attr(ti: Any, name: str) -> Any:

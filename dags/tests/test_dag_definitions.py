@@ -164,6 +164,27 @@ def test_push_logs_deployments_come_from_the_setting(deploy_env, monkeypatch):
     assert "INGEST_PUSH_LOGS_DEPLOYMENTS='us,US-East'" in error
 
 
+def test_deployments_whose_task_ids_contain_one_another_are_refused(deploy_env, monkeypatch):
+    """`airflow tasks clear -t load_eu` (the alerts' re-run command) selects every task id that
+    contains load_eu: a deployment eu2 beside eu would be re-run too."""
+    monkeypatch.setenv("INGEST_PUSH_LOGS_DEPLOYMENTS", "us,eu,eu2")
+    monkeypatch.setenv(
+        "INGEST_SOURCE_PUSH_LOGS_EU2",
+        "s3://acme-alb-eu/AWSLogs/210987654321/elasticloadbalancing/eu-west-1",
+    )
+    bag = load_dagbag()
+    (error,) = [e for f, e in bag.import_errors.items() if f.endswith("push_logs.py")]
+    assert "task load_eu is part of task load_eu2" in error
+    assert "rename one (for example eu1)" in error
+
+
+def test_no_task_id_contains_another_in_its_dag(dagbag):
+    """So the re-run command `airflow tasks clear <dag> -t <task_id>` selects exactly one task."""
+    for dag_id, dag in dagbag.dags.items():
+        for task_id in dag.task_ids:
+            assert [t for t in dag.task_ids if task_id in t] == [task_id], (dag_id, task_id)
+
+
 def test_every_task_declares_its_lake_table_as_an_asset(dagbag):
     """A downstream DAG can schedule on `Asset("s3://acme-lake/ingest/push_proxy/logs_us_new")`:
     the table's location in the lake, whose partitions are dt=<date>/ below it."""

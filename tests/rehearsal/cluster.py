@@ -115,11 +115,18 @@ def kubectl_commands_in_docs(doc: Path) -> list[str]:
 
 
 def secret_from_kubectl(command: str, env: dict[str, str], files: dict[str, bytes]) -> dict:
-    """The Secret object `command` creates, with `$VAR`s from `env` and `--from-file` paths
-    from `files`; fails on a flag it does not understand (the docs must stay simple)."""
+    """The Secret object `command` creates (or, piped to `kubectl apply`, replaces), with `$VAR`s
+    from `env` and `--from-file` paths from `files`; fails on a flag it does not understand (the
+    docs must stay simple)."""
     words = shlex.split(command, comments=True)
     words = [re.sub(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", lambda m: env[m.group(1)], w) for w in words]
     assert words[:1] == ["kubectl"], command
+    if "|" in words:
+        # `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`: the same Secret,
+        # created or replaced (how the docs rotate a value).
+        cut = words.index("|")
+        assert words[cut + 1 :] == ["kubectl", "apply", "-f", "-"], command
+        words = [w for w in words[:cut] if w not in ("--dry-run=client", "-o", "yaml")]
     namespace, name, data = None, None, {}
     rest = words[1:]
     i = 0
@@ -174,7 +181,8 @@ def expand(value: str, env: dict[str, str]) -> str:
 
 
 class Objects:
-    """The namespace's Secrets and ConfigMaps, as the API server stores them."""
+    """The namespace's objects (Secrets, ConfigMaps, ServiceAccounts, Roles, RoleBindings), as
+    the API server stores them."""
 
     def __init__(self, *manifests: dict):
         self.items: dict[tuple[str, str], dict] = {}
@@ -410,29 +418,79 @@ def run_container(
     )
 
 
-# --- the Kubernetes API, for preflight's `get secrets/<name>` ------------------------------------
+# --- the Kubernetes API, for preflight's `get secrets/<name>` and `get serviceaccounts/<name>` ---
+
+_RESOURCES = {"secrets": "Secret", "serviceaccounts": "ServiceAccount"}
+
+
+def rbac_allows(objects: Objects, service_account: str, resource: str, name: str) -> bool:
+    """Whether a Role bound to `service_account` grants `get` on `resource`/`name`, as the API
+    server's RBAC authorizer decides for namespaced Roles (resourceNames, verbs, core group)."""
+    roles = set()
+    for (kind, _), binding in objects.items.items():
+        if kind != "RoleBinding":
+            continue
+        subjects = binding.get("subjects") or []
+        if any(
+            s.get("kind") == "ServiceAccount" and s.get("name") == service_account for s in subjects
+        ):
+            roles.add(binding["roleRef"]["name"])
+    for role_name in roles:
+        role = objects.get("Role", role_name) or {}
+        for rule in role.get("rules") or []:
+            if (
+                "" in rule.get("apiGroups", [])
+                and resource in rule.get("resources", [])
+                and "get" in rule.get("verbs", [])
+                and (not rule.get("resourceNames") or name in rule["resourceNames"])
+            ):
+                return True
+    return False
 
 
 class FakeApiServer:
-    """Answers GET /api/v1/namespaces/<ns>/secrets/<name> from `objects`, 404 otherwise, the way
-    the API server does. A stand-in: no API server can run in the test (kind needs Docker)."""
+    """Answers GET /api/v1/namespaces/<ns>/{secrets,serviceaccounts}/<name> from `objects`, 404
+    otherwise, the way the API server does. With `service_account`, requests are authorized by
+    the Roles and RoleBindings in `objects` (403 otherwise), so the chart's RBAC is checked too.
+    A stand-in: no API server can run in the test (kind needs Docker)."""
 
-    def __init__(self, objects: Objects, token: str):
+    def __init__(self, objects: Objects, token: str, service_account: str | None = None):
         self.objects = objects
         self.token = token
+        self.service_account = service_account
         self.requests: list[str] = []
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's naming
                 api.requests.append(self.path)
-                m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets/([^/?]+)(\?.*)?", self.path)
+                m = re.fullmatch(
+                    r"/api/v1/namespaces/([^/]+)/(secrets|serviceaccounts)/([^/?]+)(\?.*)?",
+                    self.path,
+                )
                 if self.headers.get("Authorization") != f"Bearer {api.token}":
                     return self._reply(401, _status(401, "Unauthorized", "Unauthorized"))
-                obj = api.objects.get("Secret", m.group(2)) if m else None
-                if obj is None or obj["metadata"].get("namespace", NAMESPACE) != m.group(1):
-                    name = m.group(2) if m else self.path
-                    return self._reply(404, _status(404, "NotFound", f'secrets "{name}" not found'))
+                if m is None:
+                    return self._reply(404, _status(404, "NotFound", f"{self.path} not found"))
+                namespace, resource, name = m.group(1), m.group(2), m.group(3)
+                if api.service_account and not rbac_allows(
+                    api.objects, api.service_account, resource, name
+                ):
+                    who = f"system:serviceaccount:{namespace}:{api.service_account}"
+                    return self._reply(
+                        403,
+                        _status(
+                            403,
+                            "Forbidden",
+                            f'{resource} "{name}" is forbidden: User "{who}" cannot get '
+                            f'resource "{resource}" in API group "" in the namespace "{namespace}"',
+                        ),
+                    )
+                obj = api.objects.get(_RESOURCES[resource], name)
+                if obj is None or obj["metadata"].get("namespace", NAMESPACE) != namespace:
+                    return self._reply(
+                        404, _status(404, "NotFound", f'{resource} "{name}" not found')
+                    )
                 return self._reply(200, obj)
 
             def _reply(self, code, body):

@@ -302,11 +302,17 @@ def warehouse(fakesnow_server):
         c.execute(f"SELECT count(*) FROM DB.{schema}.{name} WHERE dt = '{DATE}'::DATE")
         return c.fetchone()[0]
 
+    url.proxy = proxy  # its logins, for the key-rotation test
     yield url, count
     proxy.server.shutdown()
 
 
 # --- a deployment --------------------------------------------------------------------------------
+
+
+# What the stand-in API server holds of a rendered release (hooks included: a hook's objects
+# exist while it runs).
+API_KINDS = ("Secret", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
 
 
 @dataclass
@@ -323,6 +329,10 @@ class Deployment:
 
     def hook_job(self) -> dict:
         return find(self.manifests, "Job", f"{cluster.RELEASE}-preflight")
+
+    def hook_env(self, name: str) -> str | None:
+        (container,) = self.hook_job()["spec"]["template"]["spec"]["containers"]
+        return next((e["value"] for e in container["env"] if e["name"] == name), None)
 
 
 def chart_values(sources: Sources, lake_bucket: str, **overrides) -> dict:
@@ -350,7 +360,11 @@ def chart_values(sources: Sources, lake_bucket: str, **overrides) -> dict:
 def docs_secret(webhook_url: str, *, warehouse: bool, private_key: str = "") -> dict:
     """The Secret `kubectl create secret generic` makes from docs/deploy.md's command (the one
     with the Snowflake key when `warehouse`)."""
-    commands = cluster.kubectl_commands_in_docs(cluster.REPO / "docs" / "deploy.md")
+    commands = [
+        c
+        for c in cluster.kubectl_commands_in_docs(cluster.REPO / "docs" / "deploy.md")
+        if "kubectl apply" not in c
+    ]
     assert len(commands) == 2, f"docs/deploy.md: expected the two kubectl commands, got {commands}"
     command = next(c for c in commands if ("snowflake" in c) == warehouse)
     return cluster.secret_from_kubectl(
@@ -375,9 +389,11 @@ def deploy(sources, s3client, mattermost, hostdir):
         if existing_secret is not None:
             values["secret.existingSecret"] = existing_secret["metadata"]["name"]
         else:
+            # The chart-managed Secret (opt-in: secret.create defaults to false).
+            values.setdefault("secret.create", True)
             values.setdefault("secret.stringData", {"mattermost-webhook-url": mattermost.url})
         manifests = helm_template(chart_values(sources, lake_bucket, **values), hostdir)
-        objects = Objects(*[m for m in manifests if m["kind"] in ("Secret", "ConfigMap")])
+        objects = Objects(*[m for m in manifests if m["kind"] in API_KINDS])
         if existing_secret is not None:
             assert not [m for m in manifests if m["kind"] == "Secret"]
             objects.add(existing_secret)
@@ -954,7 +970,9 @@ def test_active_deadline_one_alert_out_of_time_no_retry(
 def run_hook(dep: Deployment, bins, hostdir, moto: str, objects: Objects | None = None):
     job = dep.hook_job()
     pod = {"metadata": {"name": job["metadata"]["name"]}, "spec": job["spec"]["template"]["spec"]}
-    api = FakeApiServer(objects or dep.objects, SENTINEL_SA_TOKEN)
+    api = FakeApiServer(
+        objects or dep.objects, SENTINEL_SA_TOKEN, service_account=pod["spec"]["serviceAccountName"]
+    )
     try:
 
         def extra(sandbox):
@@ -1037,10 +1055,24 @@ def test_preflight_hook(
 
     # A key the job pods need is missing: the job pods would not start, and the hook says so
     # by name, before the upgrade.
+    # The lake is written and the probe deleted; a source object is read; the ServiceAccount is
+    # the release's own (created after the hook), so not checked by the hook.
+    (lake,) = rows(report, "lake-write")
+    assert lake["status"] == "ok", lake
+    assert rows(report, "s3-read") and {r["status"] for r in rows(report, "s3-read")} == {"ok"}
+    (sa,) = rows(report, "service-account")
+    assert sa["status"] == "skipped", sa
+    # With a chart-managed Secret the hook checks this release's values (its candidate copy).
+    checked_secret = dep.hook_env("INGEST_SECRET_NAME")
+    if setup == "chart-secret-with-warehouse":
+        assert checked_secret == f"{cluster.RELEASE}-preflight-candidate"
+    else:
+        assert checked_secret == dep.secret_name
     broken = Objects(*dep.objects.items.values())
-    secret = copy.deepcopy(broken.get("Secret", dep.secret_name))
-    del secret["data"]["mattermost-webhook-url"]
-    broken.add(secret)
+    for name in {dep.secret_name, checked_secret}:
+        secret = copy.deepcopy(broken.get("Secret", name))
+        del secret["data"]["mattermost-webhook-url"]
+        broken.add(secret)
     ended, report = run_hook(dep, bins, hostdir, moto_endpoint[0], objects=broken)
     assert ended.exit_code == 2
     (row,) = [r for r in rows(report, "secret-key") if "mattermost-webhook-url" in r["target"]]
@@ -1093,6 +1125,199 @@ def test_preflight_warehouse_without_a_snowflake_key_fails(
     # The job pods still start (their Snowflake refs are optional): the hook is what stops it.
     env = bag_pod_env(dep, dep.objects)
     assert "SNOWFLAKE_PASSWORD" not in env and "SNOWFLAKE_PRIVATE_KEY" not in env
+
+
+def test_pod_scheduling_values_reach_every_job_pod(deploy, airflow_env, hook):
+    """The chart's podScheduling (all jobs) and jobs.<job>.podScheduling, through the ConfigMap
+    and the DAGs, to the pods and the tasks' Airflow pool."""
+    dep = deploy(
+        "scheduling",
+        existing_secret=docs_secret(hook.url, warehouse=False),
+        **{
+            "podScheduling": {
+                "nodeSelector": {"nodegroup": "batch"},
+                "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+                "annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+                "priorityClassName": "batch-low",
+                "pool": "ingest",
+            },
+            "jobs.push-logs.podScheduling": {"priorityClassName": "batch-high", "poolSlots": 2},
+        },
+    )
+    bag = airflow_env(dep)
+    assert bag.import_errors == {}
+    for dag_id, task_id in JOB_TASKS:
+        pod = pod_dict(dag_harness.build_pod(bag, dag_id, task_id)[0])
+        spec = pod["spec"]
+        assert spec["nodeSelector"] == {"nodegroup": "batch"}, (dag_id, spec)
+        assert spec["tolerations"] == [
+            {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}
+        ]
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+        task = bag.dags[dag_id].get_task(task_id)
+        push = dag_id == "ingest_push_logs"
+        assert spec["priorityClassName"] == ("batch-high" if push else "batch-low")
+        assert (task.pool, task.pool_slots) == ("ingest", 2 if push else 1)
+
+
+def rotated_docs_secret(webhook_url: str, private_key: str) -> dict:
+    """The Secret after docs/deploy.md's rotation command (`... --dry-run=client -o yaml |
+    kubectl apply -f -`) with the new key file."""
+    (command,) = [
+        c
+        for c in cluster.kubectl_commands_in_docs(cluster.REPO / "docs" / "deploy.md")
+        if "kubectl apply" in c
+    ]
+    files = {
+        path: private_key.encode() for path in re.findall(r"snowflake-private-key=(\S+)", command)
+    }
+    return cluster.secret_from_kubectl(
+        command, env={"MATTERMOST_WEBHOOK_URL": webhook_url}, files=files
+    )
+
+
+def rsa_key() -> tuple[str, str]:
+    """A new Snowflake key pair: the private key's PEM (PKCS#8) and the public key's fingerprint
+    as `DESC USER` shows it (RSA_PUBLIC_KEY_FP without "SHA256:")."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem, base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def jwt_issuer(login: dict) -> str:
+    """The `iss` claim of a key-pair login: `<ACCOUNT>.<USER>.SHA256:<public key fingerprint>`."""
+    import base64
+
+    token = login["data"]["TOKEN"]
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["iss"]
+
+
+@pytest.mark.parametrize("setup", ["chart-secret", "existing-secret-from-docs"])
+def test_a_rotation_is_checked_by_the_hook_before_it_goes_live(
+    setup, deploy, bins, hostdir, moto_endpoint, hook, warehouse, caplog
+):
+    """docs/deploy.md, "Rotating secrets": a new webhook and a new Snowflake key (in the user's
+    second key slot) are checked by the pre-upgrade hook, not the values they replace."""
+    warehouse_url, _ = warehouse
+    proxy = warehouse_url.proxy
+    new_hook = start_webhook()
+    old_key, old_fp = rsa_key()
+    new_key, new_fp = rsa_key()
+    lake = f"lake-{uuid.uuid4().hex[:8]}"
+    values = {
+        "warehouse.url": warehouse_url(lake),
+        "warehouse.user": "SVC_INGEST",
+        "preflight.warehouseCheck": True,
+        "preflight.webhookCheck": True,
+    }
+    try:
+        if setup == "chart-secret":
+            before = deploy(
+                "rotation-before",
+                lake_bucket=lake,
+                **values,
+                **{
+                    "secret.stringData": {
+                        "mattermost-webhook-url": hook.url,
+                        "snowflake-private-key": old_key,
+                    }
+                },
+            )
+            after = deploy(
+                "rotation-after",
+                lake_bucket=lake,
+                **values,
+                **{
+                    "secret.stringData": {
+                        "mattermost-webhook-url": new_hook.url,
+                        "snowflake-private-key": new_key,
+                    }
+                },
+            )
+            # While the hook runs, the release's Secret still holds the old values; the hook's
+            # candidate copy holds the new ones.
+            objects = Objects(*after.objects.items.values())
+            objects.add(before.objects.get("Secret", before.secret_name))
+            assert objects.value("Secret", after.secret_name, "snowflake-private-key") == old_key
+        else:
+            # The operator re-ran the docs' kubectl command with the new files (apply), then
+            # upgraded: the hook reads the Secret as it now is.
+            rotated = rotated_docs_secret(new_hook.url, new_key)
+            after = deploy("rotation-after", existing_secret=rotated, lake_bucket=lake, **values)
+            objects = after.objects
+        proxy.logins.clear()
+        ended, report = run_hook(after, bins, hostdir, moto_endpoint[0], objects=objects)
+        assert ended.exit_code == 0, ended.stdout[-3000:]
+        (row,) = rows(report, "warehouse")
+        assert row["status"] == "ok", row
+        # The deploy check went to the new webhook, not the old one.
+        assert len(new_hook.posts) == 1 and alerts(hook) == [], (new_hook.posts, alerts(hook))
+        # The warehouse login was signed with the new key: its JWT names the new fingerprint.
+        issuers = [jwt_issuer(login) for login in proxy.logins]
+        assert issuers, "the warehouse check did not log in"
+        assert all(i.endswith(f".SHA256:{new_fp}") for i in issuers), (issuers, new_fp, old_fp)
+        out = ended.stdout + ended.stderr + ended.termination_message
+        for key in (new_key, old_key):
+            assert key.splitlines()[1] not in out  # a line of the key's base64
+        assert new_hook.url.split("/")[-1] not in out
+    finally:
+        new_hook.server.shutdown()
+    assert_no_sentinels(after, hook, caplog)
+
+
+def test_an_existing_service_account_without_its_irsa_role_fails_the_hook(
+    deploy, bins, hostdir, moto_endpoint, hook
+):
+    """With serviceAccount.create=false the jobs' ServiceAccount is managed elsewhere: the hook
+    checks it exists and carries the IRSA role the values name (and RBAC lets it read it)."""
+    role = "arn:aws:iam::123456789012:role/ingest-tasks"
+    dep = deploy(
+        "existing-sa",
+        existing_secret=docs_secret(hook.url, warehouse=False),
+        **{
+            "serviceAccount.create": False,
+            "serviceAccount.name": "ingest-jobs",
+            "serviceAccount.annotations": {"eks.amazonaws.com/role-arn": role},
+        },
+    )
+    assert dep.objects.get("ServiceAccount", "ingest-jobs") is None  # not the chart's
+    sa = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "ingest-jobs", "namespace": NAMESPACE, "annotations": {}},
+    }
+    objects = Objects(*dep.objects.items.values(), sa)
+    ended, report = run_hook(dep, bins, hostdir, moto_endpoint[0], objects=objects)
+    assert ended.exit_code == 2, ended.stdout[-3000:]
+    (row,) = rows(report, "service-account")
+    assert row["status"] == "fail", row
+    assert "annotation eks.amazonaws.com/role-arn is missing" in row["detail"]
+
+    sa["metadata"]["annotations"] = {"eks.amazonaws.com/role-arn": role}
+    objects.add(sa)
+    ended, report = run_hook(dep, bins, hostdir, moto_endpoint[0], objects=objects)
+    assert ended.exit_code == 0, ended.stdout[-3000:]
+    (row,) = rows(report, "service-account")
+    assert row["status"] == "ok", row
+
+    objects.remove("ServiceAccount", "ingest-jobs")
+    ended, report = run_hook(dep, bins, hostdir, moto_endpoint[0], objects=objects)
+    assert ended.exit_code == 2
+    (row,) = rows(report, "service-account")
+    assert "does not exist" in row["detail"], row
 
 
 # --- a local lake --------------------------------------------------------------------------------

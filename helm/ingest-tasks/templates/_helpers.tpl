@@ -116,13 +116,40 @@ tolerations:
 {{- printf "%s-preflight-hook" (include "ingest-tasks.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* With a chart-managed Secret, the hook checks a copy of this release's values (a hook
+     Secret, created just before the hook Job): the real Secret is only updated after the hook,
+     so checking it would check the values being replaced (a rotation would pass unchecked). */}}
+{{- define "ingest-tasks.hookChecksCandidate" -}}
+{{- if and .Values.preflight.hook.enabled .Values.secret.create (not .Values.secret.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "ingest-tasks.preflightCandidateName" -}}
+{{- printf "%s-preflight-candidate" (include "ingest-tasks.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The chart-managed Secret's stringData: every key the DAGs know exists (empty when not
+     given), so the Secret's shape does not depend on which values were given. */}}
+{{- define "ingest-tasks.secretStringData" -}}
+{{- $data := dict }}
+{{- range (concat (list "mattermost-webhook-url" "snowflake-private-key" "snowflake-password") .Values.secret.requiredKeys) }}{{ $_ := set $data . "" }}{{ end }}
+{{- range $key, $value := .Values.secret.stringData }}{{ $_ := set $data $key $value }}{{ end }}
+{{- with $data }}
+stringData:
+  {{- range $key, $value := . }}
+  {{ $key }}: {{ $value | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The preflight identity: ServiceAccount, a Role that may only `get` the jobs' Secret (and
-     `patch` it with preflight.sync), and its RoleBinding. Args: root (the chart context), name, hook (true: pre-upgrade hook resources). */}}
+     `patch` it with preflight.sync; the hook also its candidate copy), `get` the jobs'
+     ServiceAccount, and its RoleBinding. Args: root (the chart context), name, hook (true:
+     pre-install/pre-upgrade hook resources). */}}
 {{- define "ingest-tasks.preflightRbac" -}}
 {{- $root := .root }}
 {{- $annotations := dict }}
 {{- if .hook }}
-{{- $annotations = dict "helm.sh/hook" "pre-upgrade" "helm.sh/hook-weight" "-10" "helm.sh/hook-delete-policy" "before-hook-creation,hook-succeeded" }}
+{{- $annotations = dict "helm.sh/hook" "pre-install,pre-upgrade" "helm.sh/hook-weight" "-10" "helm.sh/hook-delete-policy" "before-hook-creation,hook-succeeded" }}
 {{- end }}
 apiVersion: v1
 kind: ServiceAccount
@@ -155,6 +182,17 @@ rules:
     resources: ["secrets"]
     resourceNames: [{{ include "ingest-tasks.secretName" $root | quote }}]
     verbs: [{{ if $root.Values.preflight.sync }}"get", "patch"{{ else }}"get"{{ end }}]
+  {{- if and .hook (include "ingest-tasks.hookChecksCandidate" $root) }}
+  - apiGroups: [""]
+    resources: ["secrets"]
+    resourceNames: [{{ include "ingest-tasks.preflightCandidateName" $root | quote }}]
+    verbs: ["get"]
+  {{- end }}
+  # The jobs' ServiceAccount and its IRSA annotation.
+  - apiGroups: [""]
+    resources: ["serviceaccounts"]
+    resourceNames: [{{ include "ingest-tasks.serviceAccountName" $root | quote }}]
+    verbs: ["get"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -180,6 +218,9 @@ subjects:
 
 {{/* The preflight container (hook Job and helm test). */}}
 {{- define "ingest-tasks.preflightContainer" -}}
+{{- $hook := .hook }}
+{{- $root := .root }}
+{{- with .root }}
 - name: preflight
   image: {{ include "ingest-tasks.imageRef" (dict "root" . "name" "preflight" "image" .Values.preflight.image) | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
@@ -214,14 +255,32 @@ subjects:
     # The DAGs' settings as this release renders them (not the ConfigMap, which a pre-upgrade
     # hook would see as it was before the upgrade): INGEST_SOURCE_*, INGEST_LAKE, images.
     {{- $settings := include "ingest-tasks.settings" . | fromYaml }}
+    {{- $candidate := and $hook (include "ingest-tasks.hookChecksCandidate" .) }}
     {{- range $name, $value := $settings }}
+    {{- if not (and $candidate (eq $name "INGEST_SECRET_NAME")) }}
     - name: {{ $name }}
       value: {{ $value | quote }}
+    {{- end }}
+    {{- end }}
+    {{- if $candidate }}
+    # This release's Secret values, not the live Secret's (see hookChecksCandidate).
+    - name: INGEST_SECRET_NAME
+      value: {{ include "ingest-tasks.preflightCandidateName" . | quote }}
+    {{- end }}
+    # The jobs' ServiceAccount (INGEST_SERVICE_ACCOUNT above) must carry these annotations.
+    {{- with .Values.serviceAccount.annotations }}
+    - name: INGEST_SERVICE_ACCOUNT_ANNOTATIONS
+      value: {{ $pairs := list }}{{ range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end }}{{ join "," $pairs | quote }}
+    {{- end }}
+    {{- if and $hook .Values.serviceAccount.create }}
+    # Created or updated by this very release, after the hook: nothing to check yet.
+    - name: INGEST_PREFLIGHT_SKIP_SERVICE_ACCOUNT
+      value: "true"
     {{- end }}
     # The same settings under the names the binaries read, as the DAGs hand them to the job pods
     # (dags/ingest/job.py): preflight checks what the jobs will use. preflight.env wins.
     {{- range $binaryEnv, $setting := dict "SNOWFLAKE_USER" "INGEST_WAREHOUSE_USER" "MATTERMOST_CHANNEL" "INGEST_ALERT_CHANNEL" "MATTERMOST_USERNAME" "INGEST_ALERT_USERNAME" }}
-    {{- if and (hasKey $settings $setting) (not (hasKey $.Values.preflight.env $binaryEnv)) }}
+    {{- if and (hasKey $settings $setting) (not (hasKey $root.Values.preflight.env $binaryEnv)) }}
     - name: {{ $binaryEnv }}
       value: {{ get $settings $setting | quote }}
     {{- end }}
@@ -232,6 +291,7 @@ subjects:
   resources:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The DAGs' deploy-time settings (docs/dags.md), as a YAML map: the ConfigMap's data. Empty
@@ -249,6 +309,7 @@ subjects:
 {{- if .Values.alerts.channel }}{{ $_ = set $settings "INGEST_ALERT_CHANNEL" .Values.alerts.channel }}{{ end }}
 {{- if .Values.alerts.username }}{{ $_ = set $settings "INGEST_ALERT_USERNAME" .Values.alerts.username }}{{ end }}
 {{- if .Values.alerts.connId }}{{ $_ = set $settings "INGEST_ALERT_CONN_ID" .Values.alerts.connId }}{{ end }}
+{{- with .Values.podScheduling }}{{ $_ = set $settings "INGEST_POD_SCHEDULING" (toJson .) }}{{ end }}
 {{- range $job, $cfg := .Values.jobs }}
 {{- if $cfg.enabled }}
 {{- $key := include "ingest-tasks.envKey" $job }}
@@ -258,6 +319,9 @@ subjects:
 {{- end }}
 {{- with $cfg.deployments }}
 {{- $_ = set $settings (printf "INGEST_%s_DEPLOYMENTS" $key) (join "," .) }}
+{{- end }}
+{{- with $cfg.podScheduling }}
+{{- $_ = set $settings (printf "INGEST_POD_SCHEDULING_%s" $key) (toJson .) }}
 {{- end }}
 {{- range $deployment, $source := $cfg.sourcesByDeployment }}
 {{- if $source }}

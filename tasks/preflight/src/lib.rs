@@ -5,12 +5,15 @@
 //! exits non-zero when something is:
 //!
 //! - every key of the jobs' Kubernetes Secret ([`kube_secrets`]);
-//! - each job's S3 sources are listable with the pod's credentials ([`s3check`]);
+//! - the jobs' ServiceAccount and its IRSA annotation ([`kube_service_account`]);
+//! - each job's S3 sources are listable and readable, and the lake writable, with the pod's
+//!   credentials ([`s3check`]);
 //! - optionally the warehouse credentials ([`warehouse`]) and the webhook ([`webhook`]).
 //!
 //! `--sync` copies chosen AWS Secrets Manager entries into the Secret first, idempotently.
 
 pub mod kube_secrets;
+pub mod kube_service_account;
 pub mod plan;
 pub mod report;
 pub mod s3check;

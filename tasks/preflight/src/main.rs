@@ -8,6 +8,7 @@ use ingest_runtime::config::{LogFormat, Secrets};
 use ingest_runtime::secrets_manager::{self, SecretRef};
 use ingest_runtime::source::S3Options;
 use preflight::kube_secrets::{self, SecretLookup};
+use preflight::kube_service_account::{self, ExpectedAnnotation};
 use preflight::plan::{self, JobSource, RequiredKey};
 use preflight::report::{self, Row, Status};
 use preflight::{s3check, warehouse, webhook};
@@ -17,7 +18,11 @@ Checks (one table row each; never a secret value):
   secret-key  every required key of the jobs' Secret exists and is not empty (RBAC: get secrets/<name>)
   sync        --sync only: what changed in the Secret, by key name (RBAC: get + patch secrets/<name>)
   aws-secret  each <VAR>_SECRET_ID given to preflight itself is readable in AWS Secrets Manager
+  service-account  the jobs' ServiceAccount (--service-account) exists, with each --service-account-annotation
+              (RBAC: get serviceaccounts/<name>)
   s3-list     each job source (INGEST_SOURCE_<JOB>[_<DEPLOYMENT>], --source) is listable
+  s3-read     one object of each listed source is readable (a one-byte GetObject)
+  lake-write  the lake (--lake) is listable, and a probe object under <lake>/_preflight/ can be written and deleted
   warehouse   --check-warehouse only: the warehouse accepts the credentials
   webhook     --check-webhook only: a \"deploy check\" message posts to the webhook
 
@@ -70,6 +75,31 @@ struct Cli {
     /// DAGs' settings INGEST_SOURCE_<JOB> and INGEST_SOURCE_<JOB>_<DEPLOYMENT>.
     #[arg(long = "source", value_name = "JOB=URL")]
     sources: Vec<String>,
+
+    /// The jobs' ServiceAccount, checked to exist (with --service-account-annotation) unless
+    /// --skip-kubernetes.
+    #[arg(long, env = "INGEST_SERVICE_ACCOUNT", value_name = "NAME")]
+    service_account: Option<String>,
+
+    /// An annotation the jobs' ServiceAccount must carry, KEY=VALUE (repeatable; comma-separated
+    /// in the env variable), e.g. eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/ingest.
+    #[arg(
+        long = "service-account-annotation",
+        env = "INGEST_SERVICE_ACCOUNT_ANNOTATIONS",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
+    service_account_annotations: Vec<String>,
+
+    /// Do not check the jobs' ServiceAccount (the chart's hook sets this when the same release
+    /// creates or updates the ServiceAccount, after the hook).
+    #[arg(long, env = "INGEST_PREFLIGHT_SKIP_SERVICE_ACCOUNT")]
+    skip_service_account: bool,
+
+    /// The lake the jobs write (s3://bucket/prefix): listed, and a probe object written under
+    /// `<lake>/_preflight/` and deleted (needs s3:ListBucket, s3:PutObject, s3:DeleteObject).
+    #[arg(long, env = "INGEST_LAKE", value_name = "URL")]
+    lake: Option<String>,
 
     /// Copy AWS Secrets Manager entries into the Secret first, KEY=<secret arn or name>[#<json key>]
     /// (repeatable; comma-separated in the env variable). Idempotent: only keys whose value
@@ -144,6 +174,7 @@ struct Cli {
 /// The validated plan of a run.
 struct Plan {
     jobs: Vec<String>,
+    service_account_annotations: Vec<ExpectedAnnotation>,
     required: Vec<RequiredKey>,
     sources: Vec<JobSource>,
     sync: Vec<(String, SecretRef)>,
@@ -214,8 +245,21 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 .into(),
         );
     }
+    let service_account_annotations = cli
+        .service_account_annotations
+        .iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .map(ExpectedAnnotation::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if !service_account_annotations.is_empty() && cli.service_account.is_none() {
+        return Err(
+            "--service-account-annotation needs --service-account (INGEST_SERVICE_ACCOUNT)".into(),
+        );
+    }
     Ok(Plan {
         jobs,
+        service_account_annotations,
         required,
         sources,
         sync,
@@ -355,6 +399,32 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
                 if let SecretLookup::Found(data) = lookup {
                     secret_data = Some(data);
                 }
+                if let (Some(name), true) =
+                    (cli.service_account.as_deref(), cli.skip_service_account)
+                {
+                    rows.push(Row::new(
+                        "service-account",
+                        format!("{namespace}/{name}"),
+                        all_jobs.clone(),
+                        Status::Skipped,
+                        "created or updated by this release after the hook (serviceAccount.create); helm test checks it",
+                    ));
+                } else if let Some(name) = cli.service_account.as_deref() {
+                    let (status, detail) = kube_service_account::check(
+                        &client,
+                        &namespace,
+                        name,
+                        &plan.service_account_annotations,
+                    )
+                    .await;
+                    rows.push(Row::new(
+                        "service-account",
+                        format!("{namespace}/{name}"),
+                        all_jobs.clone(),
+                        status,
+                        detail,
+                    ));
+                }
             }
         }
     }
@@ -380,11 +450,13 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
                 ));
             }
         }
-        // The S3 client only when some source is on S3 (it loads the AWS chain).
+        // The S3 client only when some source or the lake is on S3 (it loads the AWS chain).
+        let lake = cli.lake.as_deref().map(str::trim).filter(|l| !l.is_empty());
         let client = if plan
             .sources
             .iter()
             .any(|s| s.location.trim().starts_with("s3://"))
+            || lake.is_some_and(|l| l.starts_with("s3://"))
         {
             Some(
                 ingest_runtime::source::s3_client(&S3Options {
@@ -398,11 +470,31 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
             None
         };
         for source in &plan.sources {
-            let (status, detail) = s3check::check_source(client.as_ref(), &source.location).await;
+            let found = s3check::check_source(client.as_ref(), &source.location).await;
+            let (status, detail) = found.list;
             rows.push(Row::new(
                 "s3-list",
                 source.location.clone(),
                 source.label.clone(),
+                status,
+                detail,
+            ));
+            if let Some((status, detail)) = found.read {
+                rows.push(Row::new(
+                    "s3-read",
+                    source.location.clone(),
+                    source.label.clone(),
+                    status,
+                    detail,
+                ));
+            }
+        }
+        if let Some(lake) = lake {
+            let (status, detail) = s3check::check_lake(client.as_ref(), lake, &probe_name()).await;
+            rows.push(Row::new(
+                "lake-write",
+                lake.to_owned(),
+                all_jobs.clone(),
                 status,
                 detail,
             ));
@@ -571,6 +663,14 @@ fn secrets_references() -> Vec<(String, SecretRef)> {
             })
         })
         .collect()
+}
+
+/// A probe object name no other preflight run uses at the same time.
+fn probe_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("probe-{nanos:x}-{}", std::process::id())
 }
 
 fn status_of(kind: ingest_runtime::error::FailureKind) -> Status {

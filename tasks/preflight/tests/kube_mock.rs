@@ -373,3 +373,67 @@ async fn sync_into_a_missing_secret_creates_nothing() {
         "no PATCH or POST after a 404"
     );
 }
+
+const SA_PATH: &str = "/api/v1/namespaces/airflow/serviceaccounts/ingest-tasks";
+const ROLE: &str = "eks.amazonaws.com/role-arn";
+
+fn service_account(annotations: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    let annotations: BTreeMap<&str, &str> = annotations.iter().copied().collect();
+    (
+        StatusCode::OK,
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": NAME, "namespace": NS, "annotations": annotations},
+        }),
+    )
+}
+
+#[tokio::test]
+async fn the_service_account_must_exist_with_the_irsa_annotation() {
+    use preflight::kube_service_account::{self, ExpectedAnnotation};
+
+    let want =
+        [
+            ExpectedAnnotation::parse(&format!("{ROLE}=arn:aws:iam::123456789012:role/ingest"))
+                .unwrap(),
+        ];
+    let (client, server) = api_server(vec![
+        service_account(&[(ROLE, "arn:aws:iam::123456789012:role/ingest")]),
+        service_account(&[]),
+        status(
+            404,
+            "NotFound",
+            "serviceaccounts \"ingest-tasks\" not found",
+        ),
+        status(
+            403,
+            "Forbidden",
+            "serviceaccounts \"ingest-tasks\" is forbidden",
+        ),
+    ]);
+    let (ok, detail) = kube_service_account::check(&client, NS, NAME, &want).await;
+    assert_eq!(ok, Status::Ok, "{detail}");
+    let (missing, detail) = kube_service_account::check(&client, NS, NAME, &want).await;
+    assert_eq!(missing, Status::Fail);
+    assert!(
+        detail.contains(&format!("annotation {ROLE} is missing")),
+        "{detail}"
+    );
+    let (absent, detail) = kube_service_account::check(&client, NS, NAME, &want).await;
+    assert_eq!(absent, Status::Fail);
+    assert!(detail.contains("does not exist"), "{detail}");
+    let (denied, detail) = kube_service_account::check(&client, NS, NAME, &want).await;
+    assert_eq!(denied, Status::Fail);
+    assert!(
+        detail.contains("`get` on serviceaccounts/ingest-tasks"),
+        "{detail}"
+    );
+    drop(client);
+    let seen = server.await.unwrap();
+    assert_eq!(seen.len(), 4);
+    for request in &seen {
+        assert_eq!(request.method, Method::GET);
+        assert_eq!(request.uri, SA_PATH);
+    }
+}

@@ -13,18 +13,18 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Command, FromArgMatches};
 
-use crate::alert::{AirflowContext, AlertConfig, AlertDecision, AlertSection, Failure};
 use crate::config::{
     AIRFLOW_CONTEXT_ENV, CommonArgs, LogFormat, SECRET_ENV, Secrets, shell_quote,
     without_credentials,
 };
 use crate::error::{FailureKind, RunError, error_chain};
-use crate::format::RecordFormat;
 use crate::lake::{LakeLocation, TableName};
+use crate::notify::alert::{AirflowContext, AlertConfig, AlertDecision, AlertSection, Failure};
 use crate::run::{Counters, RunConfig, StopFlag};
 use crate::source::{KeySelection, S3Options, SourceLocation};
 use crate::summary::{RunSummary, human_bytes};
-use crate::time::{Date, format_micros_utc, now_micros};
+use ingest_format::format::RecordFormat;
+use ingest_format::time::{Date, format_micros_utc, now_micros};
 
 /// What makes a job: its name, its format and table, and which keys a date reads.
 pub struct JobSpec {
@@ -444,7 +444,7 @@ async fn alert_or_defer(
         .airflow
         .as_ref()
         .and_then(|a| a.try_number.as_deref());
-    match crate::alert::decide(kind, try_number, args.max_tries.as_deref()) {
+    match crate::notify::alert::decide(kind, try_number, args.max_tries.as_deref()) {
         AlertDecision::Defer {
             try_number,
             max_tries,
@@ -465,8 +465,8 @@ async fn alert_or_defer(
 }
 
 async fn send_alert(alerts: &AlertConfig, failure: &Failure) -> bool {
-    match crate::alert::send_failure_alert(alerts, failure).await {
-        Ok(crate::alert::AlertOutcome::Sent) => {
+    match crate::notify::alert::send_failure_alert(alerts, failure).await {
+        Ok(crate::notify::alert::AlertOutcome::Sent) => {
             tracing::info!("failure alert posted");
             true
         }
@@ -941,16 +941,16 @@ mod tests {
     struct NoFormat;
 
     impl RecordFormat for NoFormat {
-        fn schema(&self) -> &'static crate::table::TableSchema {
-            &crate::table::REJECTS_SCHEMA
+        fn schema(&self) -> &'static ingest_format::table::TableSchema {
+            &ingest_format::table::REJECTS_SCHEMA
         }
 
         fn read_object(
             &self,
             _key: &str,
             _input: &mut dyn std::io::BufRead,
-            _out: &mut dyn crate::format::RecordSink,
-        ) -> Result<(), crate::format::ReadError> {
+            _out: &mut dyn ingest_format::format::RecordSink,
+        ) -> Result<(), ingest_format::format::ReadError> {
             Ok(())
         }
     }

@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::alert::SampleReject;
 use crate::error::RunError;
-use crate::format::{DerivedSink, FormatState, ReadError, RecordFormat, RecordSink};
 use crate::lake::{Lake, LakeError, LakeLocation, PartWriter, RunStaging, TableName};
+use crate::notify::alert::SampleReject;
 use crate::source::{KeySelection, ObjectInfo, S3Options, SourceError, SourceLocation, Sources};
-use crate::table::{
+use crate::warehouse::{LoadPlan, LoadTable, Warehouse, WarehouseError};
+use ingest_format::format::{DerivedSink, FormatState, ReadError, RecordFormat, RecordSink};
+use ingest_format::table::{
     DERIVED_LINEAGE_COLUMNS, LINEAGE_COLUMNS, REJECT_COLUMNS, RowWriter, escape_invalid_utf8,
 };
-use crate::time::Date;
-use crate::warehouse::{LoadPlan, LoadTable, Warehouse, WarehouseError};
+use ingest_format::time::Date;
 
 /// Rejected lines quoted in the alert.
 pub const SAMPLE_REJECTS: usize = 5;

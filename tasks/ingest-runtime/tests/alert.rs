@@ -6,11 +6,11 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ingest_runtime::alert::{
+use ingest_runtime::notify::alert::{
     AirflowContext, AlertConfig, AlertError, AlertOutcome, Failure, SampleReject,
     send_failure_alert,
 };
-use ingest_runtime::secret::Secret;
+use ingest_runtime::secrets::Secret;
 use serde_json::Value;
 
 /// In every webhook URL's path: must never show up in an error.

@@ -14,10 +14,10 @@
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-use ingest_runtime::csv::{CsvReader, MAX_RECORD_BYTES, Next, Record};
-use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
-use ingest_runtime::time::timestamp_in_range;
+use ingest_format::csv::{CsvReader, MAX_RECORD_BYTES, Next, Record};
+use ingest_format::format::{ReadError, RecordFormat, RecordSink};
+use ingest_format::table::{Column, ColumnType, TableSchema};
+use ingest_format::time::timestamp_in_range;
 
 /// Columns the export must have.
 pub const REQUIRED: [&str; 5] = ["customerid", "licenseid", "issuedat", "expiresat", "number"];

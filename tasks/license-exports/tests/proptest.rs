@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use ingest_runtime::format::{ReadError, RecordFormat};
-use ingest_runtime::testing::{
+use ingest_format::format::{ReadError, RecordFormat};
+use ingest_format::testing::{
     CollectingSink, INTERESTING_BYTES, Mutation, Value, csv_record_count, mutate,
 };
 use license_exports::{LICENSES_TABLE, LicenseFormat};

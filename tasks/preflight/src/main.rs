@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ingest_runtime::config::{LogFormat, Secrets};
-use ingest_runtime::secrets_manager::{self, SecretRef};
+use ingest_runtime::secrets::manager::{self as secrets_manager, SecretRef};
 use ingest_runtime::source::S3Options;
 use preflight::kube_secrets::{self, SecretLookup};
 use preflight::plan::{self, JobSource, RequiredKey};

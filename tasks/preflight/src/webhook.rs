@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ingest_runtime::secret::Secret;
+use ingest_runtime::secrets::Secret;
 
 use crate::report::{Row, Status};
 

@@ -7,10 +7,10 @@
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
-use ingest_runtime::lines::for_each_line;
-use ingest_runtime::table::{RowWriter, TableSchema};
-use ingest_runtime::time::parse_iso8601_utc_micros;
+use ingest_format::format::{ReadError, RecordFormat, RecordSink};
+use ingest_format::lines::for_each_line;
+use ingest_format::table::{RowWriter, TableSchema};
+use ingest_format::time::parse_iso8601_utc_micros;
 
 use crate::schema::ALB_TABLE;
 

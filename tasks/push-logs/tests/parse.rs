@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::{CollectingSink, read_fixture};
-use ingest_runtime::time::format_micros_utc;
+use ingest_format::format::RecordFormat;
+use ingest_format::testing::{CollectingSink, read_fixture};
+use ingest_format::time::format_micros_utc;
 use push_logs::{ALB_TABLE, AlbFormat};
 
 fn parse(fixture: &str) -> CollectingSink {

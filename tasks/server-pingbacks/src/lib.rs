@@ -16,9 +16,10 @@
 
 use std::io::BufRead;
 
-use ingest_runtime::cloudfront::{self, CloudFrontReader, Decoder, Field, LOG_COLUMNS};
-use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
+use ingest_format::cloudfront::{self, CloudFrontReader, Field, LOG_COLUMNS};
+use ingest_format::format::{ReadError, RecordFormat, RecordSink};
+use ingest_format::table::{Column, ColumnType, TableSchema};
+use ingest_format::url::Decoder;
 
 /// Bytes sent above which a 2xx GET of a versioned file counts as a download.
 pub const DOWNLOAD_MIN_BYTES: i64 = 1_000_000;

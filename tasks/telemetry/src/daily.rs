@@ -19,9 +19,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use ingest_runtime::format::{DerivedSink, FormatState, ReadError};
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
-use ingest_runtime::time::Date;
+use ingest_format::format::{DerivedSink, FormatState, ReadError};
+use ingest_format::table::{Column, ColumnType, TableSchema};
+use ingest_format::time::Date;
 
 /// Ping records a worker buffers before it sorts them into a run (and, when that run is not the
 /// last, spills it to disk).
@@ -611,7 +611,7 @@ fn id_prefix(id: &[u8]) -> u64 {
 }
 
 fn spill_error(e: io::Error) -> ReadError {
-    ReadError::from(ingest_runtime::format::TempSpaceError::new(
+    ReadError::from(ingest_format::format::TempSpaceError::new(
         "server_daily: reading the spilled pings back",
         e,
     ))
@@ -736,8 +736,8 @@ fn write_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ingest_runtime::format::DerivedTable;
-    use ingest_runtime::testing::CollectingDerived;
+    use ingest_format::format::DerivedTable;
+    use ingest_format::testing::CollectingDerived;
 
     static TABLES: [DerivedTable; 1] = [DerivedTable {
         name: "server_daily",
@@ -857,7 +857,7 @@ mod tests {
             .expect("a write to /dev/full fails");
         assert_eq!(err.raw_os_error(), Some(28), "{err}");
         let err = ingest_runtime::error::RunError::from(
-            ingest_runtime::format::TempSpaceError::new("server_daily: spilling pings", err),
+            ingest_format::format::TempSpaceError::new("server_daily: spilling pings", err),
         );
         assert_eq!(err.kind().exit_code(), 4);
         let text = ingest_runtime::error::error_chain(&err).join(": ");

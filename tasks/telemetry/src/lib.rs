@@ -15,11 +15,11 @@ pub mod params;
 
 use std::io::BufRead;
 
-use ingest_runtime::cloudfront::{self, CloudFrontReader, Field, LOG_COLUMNS};
-use ingest_runtime::format::{
+use ingest_format::cloudfront::{self, CloudFrontReader, Field, LOG_COLUMNS};
+use ingest_format::format::{
     DerivedSink, DerivedTable, FormatState, ReadError, RecordFormat, RecordSink, TempSpaceError,
 };
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
+use ingest_format::table::{Column, ColumnType, TableSchema};
 
 pub use daily::{DailyState, SERVER_DAILY_TABLE};
 

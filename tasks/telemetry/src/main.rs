@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
+use ingest_format::time::Date;
 use ingest_runtime::job::JobSpec;
 use ingest_runtime::source::KeySelection;
-use ingest_runtime::time::Date;
 
 static JOB: JobSpec = JobSpec {
     name: "telemetry",

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::{CollectingDerived, CollectingSink, read_fixture};
-use ingest_runtime::time::format_micros_utc;
+use ingest_format::format::RecordFormat;
+use ingest_format::testing::{CollectingDerived, CollectingSink, read_fixture};
+use ingest_format::time::format_micros_utc;
 use telemetry::TelemetryFormat;
 
 fn parse(fixture: &str) -> CollectingSink {

@@ -28,7 +28,7 @@ use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use serde_json::{Value, json};
 
 use super::{SnowflakeConfig, WarehouseError, classify_statement_error};
-use crate::secret::Secret;
+use crate::secrets::Secret;
 
 /// "Query still running": poll the result URL.
 const QUERY_IN_PROGRESS: [&str; 2] = ["333333", "333334"];

@@ -24,7 +24,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use crate::aws_error::{AwsProblem, CauseChain, CredentialsProblem};
 
 use crate::error::FailureKind;
-use crate::secret::Secret;
+use crate::secrets::Secret;
 
 /// `<VAR>_SECRET_ID`: the Secrets Manager secret (ARN or name) holding `<VAR>`'s value.
 pub const ID_SUFFIX: &str = "_SECRET_ID";

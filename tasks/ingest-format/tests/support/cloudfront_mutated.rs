@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use ingest_runtime::format::{ReadError, RecordFormat};
-use ingest_runtime::testing::{CollectingSink, INTERESTING_BYTES, Mutation, mutate, record_lines};
+use ingest_format::format::{ReadError, RecordFormat};
+use ingest_format::testing::{CollectingSink, INTERESTING_BYTES, Mutation, mutate, record_lines};
 use proptest::prelude::*;
 
 /// A few cases by default so `cargo test` stays quick; `PROPTEST_CASES` (which proptest reads

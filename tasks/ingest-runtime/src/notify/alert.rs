@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::secret::{REDACTED, Secret};
+use crate::secrets::{REDACTED, Secret};
 
 /// The attachment bar colour.
 pub const ALERT_COLOR: &str = "#d24b4e";

@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use crate::error::FailureKind;
 use crate::lake::TableName;
-use crate::table::Column;
-use crate::time::Date;
+use ingest_format::table::Column;
+use ingest_format::time::Date;
 
 pub use snowflake::{Credentials, SnowflakeClient};
 
@@ -89,7 +89,7 @@ pub fn redacted_url(value: &str) -> String {
 }
 
 fn redact(value: &str, depth: u8) -> String {
-    use crate::secret::REDACTED;
+    use crate::secrets::REDACTED;
     let plain = |s: &str| {
         s.len() <= 255
             && s.bytes()
@@ -889,7 +889,7 @@ fn check_copied(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::ColumnType;
+    use ingest_format::table::ColumnType;
 
     fn config() -> SnowflakeConfig {
         SnowflakeConfig::parse(

@@ -114,38 +114,22 @@ pub enum ReadError {
     Cancelled,
 }
 
-/// A spill to `$TMPDIR` failed, typically `ENOSPC`. The message names the directory, its free
-/// and total size (for a sized `emptyDir` on tmpfs, the total is the pod's `sizeLimit`) and
-/// what to do; it is a transient failure (exit 4): a retry starts on an empty scratch volume,
-/// and a day that does not fit gets a message saying which limit to raise.
+/// A spill to `$TMPDIR` failed, typically `ENOSPC`: a transient failure (exit 4), since a retry
+/// starts on an empty scratch volume. The runtime adds the directory, its free and total size and
+/// which limit to raise when it reports it; the format only says what it was doing.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{what} in $TMPDIR ({dir}: {space}) failed; give $TMPDIR more room (the pod's /tmp emptyDir and its sizeLimit) and re-run"
-)]
+#[error("{what} in $TMPDIR failed")]
 pub struct TempSpaceError {
     pub what: String,
-    pub dir: String,
-    pub space: String,
     #[source]
     pub source: io::Error,
 }
 
 impl TempSpaceError {
-    /// `what` (e.g. "server_daily: spilling pings") failed with `source`; measures `$TMPDIR`.
+    /// `what` (e.g. "server_daily: spilling pings") failed with `source`.
     pub fn new(what: impl Into<String>, source: io::Error) -> TempSpaceError {
-        let dir = std::env::temp_dir();
-        let space = match rustix::fs::statvfs(&dir) {
-            Ok(st) => format!(
-                "{} free of {}",
-                crate::summary::human_bytes(st.f_bavail.saturating_mul(st.f_frsize)),
-                crate::summary::human_bytes(st.f_blocks.saturating_mul(st.f_frsize))
-            ),
-            Err(e) => format!("size unknown: {e}"),
-        };
         TempSpaceError {
             what: what.into(),
-            dir: dir.display().to_string(),
-            space,
             source,
         }
     }

@@ -27,14 +27,14 @@ use ingest_format::format::RecordFormat;
 use ingest_format::time::{Date, format_micros_utc, now_micros};
 
 /// What makes a job: its name, its format and table, and which keys a date reads.
-pub struct JobSpec {
+pub struct JobSpec<F: RecordFormat> {
     /// Binary name, e.g. `push-logs`.
     pub name: &'static str,
     /// One line for `--help`.
     pub about: &'static str,
     /// Paragraphs for `--help`: the source layout and what a run does.
     pub long_about: &'static str,
-    pub format: &'static dyn RecordFormat,
+    pub format: &'static F,
     /// `--table` default, if the job has one natural table.
     pub default_table: Option<&'static str>,
     /// The keys (relative to each `--source`) that belong to a logical date.
@@ -45,7 +45,7 @@ pub struct JobSpec {
     pub examples: &'static str,
 }
 
-fn command(spec: &'static JobSpec) -> Command {
+fn command<F: RecordFormat>(spec: &'static JobSpec<F>) -> Command {
     let exit_codes: String = FailureKind::ALL
         .iter()
         .map(|k| format!("  {:<4} {}\n", k.exit_code(), k.describe()))
@@ -127,7 +127,7 @@ impl Deadline {
 /// A panic anywhere in the run (main thread or workers) ends as exit 1 with the summary, the
 /// termination message and the alert ([`crate::panics`]); one in the reporting itself still
 /// prints a summary.
-pub fn main(spec: &'static JobSpec) -> ExitCode {
+pub fn main<F: RecordFormat>(spec: &'static JobSpec<F>) -> ExitCode {
     crate::panics::install_hook();
     let started = Instant::now();
     match std::panic::catch_unwind(AssertUnwindSafe(|| run_main(spec, started))) {
@@ -157,7 +157,7 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
     }
 }
 
-fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
+fn run_main<F: RecordFormat>(spec: &'static JobSpec<F>, started: Instant) -> ExitCode {
     let matches = match command(spec).try_get_matches() {
         Ok(m) => m,
         Err(err) => return usage_error(spec, err),
@@ -359,8 +359,8 @@ fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
 }
 
 /// The run stopped at its time limit.
-fn out_of_time(
-    spec: &JobSpec,
+fn out_of_time<F: RecordFormat>(
+    spec: &JobSpec<F>,
     config: &RunConfig,
     stop: &StopFlag,
     counters: &Counters,
@@ -379,8 +379,8 @@ fn out_of_time(
 }
 
 /// The run did not stop within [`STOP_BUDGET`].
-fn abandoned(
-    spec: &JobSpec,
+fn abandoned<F: RecordFormat>(
+    spec: &JobSpec<F>,
     config: &RunConfig,
     stop: &StopFlag,
     counters: &Counters,
@@ -419,7 +419,7 @@ fn abandoned(
 }
 
 /// The DAG file of a job: `push-logs` -> `dags/push_logs.py`.
-fn dag_file(spec: &JobSpec) -> String {
+fn dag_file<F: RecordFormat>(spec: &JobSpec<F>) -> String {
     format!("dags/{}.py", spec.name.replace('-', "_"))
 }
 
@@ -480,7 +480,7 @@ async fn send_alert(alerts: &AlertConfig, failure: &Failure) -> bool {
 }
 
 /// A clap error: help and version exit 0; a usage error exits 2 (and alerts when configured).
-fn usage_error(spec: &'static JobSpec, err: clap::Error) -> ExitCode {
+fn usage_error<F: RecordFormat>(spec: &'static JobSpec<F>, err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(
         err.kind(),
@@ -527,8 +527,8 @@ fn usage_error(spec: &'static JobSpec, err: clap::Error) -> ExitCode {
     ExitCode::from(FailureKind::Config.exit_code() as u8)
 }
 
-fn run_config(
-    spec: &'static JobSpec,
+fn run_config<F: RecordFormat>(
+    spec: &'static JobSpec<F>,
     args: &CommonArgs,
     secrets: &Secrets,
 ) -> Result<RunConfig, String> {
@@ -617,8 +617,8 @@ fn generated_run_id(now: i64) -> String {
 /// The command that re-runs this date as the pod ran it, with the same non-secret options
 /// (secrets come from the environment; `--max-tries` and `--deadline-seconds` are Airflow's
 /// business, not a re-run's). `max_reject_ratio` overrides the run's own.
-fn rerun_command(
-    spec: &JobSpec,
+fn rerun_command<F: RecordFormat>(
+    spec: &JobSpec<F>,
     args: &CommonArgs,
     threads: Option<usize>,
     max_reject_ratio: Option<&str>,
@@ -702,8 +702,8 @@ pub fn passing_reject_ratio(rejected: u64, total: u64) -> String {
 }
 
 /// For too many rejects: the ratio that would pass and its command, and where to look.
-fn reject_sections(
-    spec: &JobSpec,
+fn reject_sections<F: RecordFormat>(
+    spec: &JobSpec<F>,
     args: &CommonArgs,
     config: &RunConfig,
     rejected: u64,
@@ -751,8 +751,8 @@ fn reject_sections(
     sections
 }
 
-fn failure_for(
-    spec: &JobSpec,
+fn failure_for<F: RecordFormat>(
+    spec: &JobSpec<F>,
     args: &CommonArgs,
     config: Option<&RunConfig>,
     err: &RunError,
@@ -840,7 +840,7 @@ async fn wait_for_signal(
 }
 
 /// The job's contract as JSON: options with their env variables, secrets, exit codes.
-fn contract(spec: &'static JobSpec) -> String {
+fn contract<F: RecordFormat>(spec: &'static JobSpec<F>) -> String {
     let cmd = command_for_contract(spec);
     let options: Vec<serde_json::Value> = cmd
         .get_arguments()
@@ -889,7 +889,7 @@ fn contract(spec: &'static JobSpec) -> String {
     .expect("contract serializes")
 }
 
-fn command_for_contract(spec: &'static JobSpec) -> Command {
+fn command_for_contract<F: RecordFormat>(spec: &'static JobSpec<F>) -> Command {
     let mut cmd = command(spec);
     cmd.build();
     cmd
@@ -941,6 +941,8 @@ mod tests {
     struct NoFormat;
 
     impl RecordFormat for NoFormat {
+        type State = ();
+
         fn schema(&self) -> &'static ingest_format::table::TableSchema {
             &ingest_format::table::REJECTS_SCHEMA
         }
@@ -950,12 +952,13 @@ mod tests {
             _key: &str,
             _input: &mut dyn std::io::BufRead,
             _out: &mut dyn ingest_format::format::RecordSink,
+            _state: &mut (),
         ) -> Result<(), ingest_format::format::ReadError> {
             Ok(())
         }
     }
 
-    static SPEC: JobSpec = JobSpec {
+    static SPEC: JobSpec<NoFormat> = JobSpec {
         name: "push-logs",
         about: "test",
         long_about: "test",

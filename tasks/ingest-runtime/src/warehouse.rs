@@ -530,6 +530,24 @@ pub fn load_statements(config: &SnowflakeConfig, plan: &LoadPlan) -> Vec<Stateme
     out
 }
 
+/// Why the last attempt of a Snowflake request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    /// No answer: refused, reset, timed out, TLS. The request URL is stripped (it names the
+    /// account, and a login URL carries the user).
+    #[error(transparent)]
+    Transport(reqwest::Error),
+    /// A retryable status (408, 429, 5xx).
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// A success status whose body is not JSON.
+    #[error("HTTP {status} with a body that is not JSON ({source})")]
+    NotJson {
+        status: u16,
+        source: serde_json::Error,
+    },
+}
+
 /// Why the warehouse load failed. Messages carry Snowflake's error code and message, never a
 /// credential.
 #[derive(Debug, thiserror::Error)]
@@ -540,7 +558,7 @@ pub enum WarehouseError {
         what: String,
         attempts: u32,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: AttemptError,
     },
     #[error(
         "Snowflake rejected the login of user {user}: {code}: {message} (check SNOWFLAKE_USER, the key or password, the role and the warehouse)"

@@ -90,6 +90,8 @@ struct Columns {
 }
 
 impl RecordFormat for LicenseFormat {
+    type State = ();
+
     fn schema(&self) -> &'static TableSchema {
         &LICENSES_TABLE
     }
@@ -99,6 +101,7 @@ impl RecordFormat for LicenseFormat {
         _key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        _state: &mut (),
     ) -> Result<(), ReadError> {
         let mut csv = CsvReader::new(input);
         let header = csv.read_header()?;

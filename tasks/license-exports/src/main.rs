@@ -6,7 +6,7 @@ use ingest_format::time::Date;
 use ingest_runtime::job::JobSpec;
 use ingest_runtime::source::KeySelection;
 
-static JOB: JobSpec = JobSpec {
+static JOB: JobSpec<license_exports::LicenseFormat> = JobSpec {
     name: "license-exports",
     about: "Load the nightly license metadata CSV export into the lake.",
     long_about: "\

@@ -105,7 +105,7 @@ fn text_value(v: &str) -> Value {
 
 fn read(input: &[u8]) -> (CollectingSink, Result<(), ReadError>) {
     let mut sink = CollectingSink::new(&LICENSES_TABLE);
-    let result = LicenseFormat.read_object("proptest", &mut &input[..], &mut sink);
+    let result = LicenseFormat.read_object("proptest", &mut &input[..], &mut sink, &mut ());
     (sink, result)
 }
 

@@ -60,6 +60,8 @@ pub const MIN_FIELDS: usize = 29;
 pub struct AlbFormat;
 
 impl RecordFormat for AlbFormat {
+    type State = ();
+
     fn schema(&self) -> &'static TableSchema {
         &ALB_TABLE
     }
@@ -69,6 +71,7 @@ impl RecordFormat for AlbFormat {
         _key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        _state: &mut (),
     ) -> Result<(), ReadError> {
         let mut parser = AlbParser::default();
         for_each_line(input, out, |line_no, raw, out| {

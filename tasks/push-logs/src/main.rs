@@ -6,7 +6,7 @@ use ingest_format::time::Date;
 use ingest_runtime::job::JobSpec;
 use ingest_runtime::source::KeySelection;
 
-static JOB: JobSpec = JobSpec {
+static JOB: JobSpec<push_logs::AlbFormat> = JobSpec {
     name: "push-logs",
     about: "Load one day of the push-notification proxy's ALB access logs into the lake.",
     long_about: "\

@@ -202,7 +202,7 @@ fn invalid_utf8_in_a_text_field_loads_replaced() {
     line[at] = 0xff;
     let mut sink = CollectingSink::new(&ALB_TABLE);
     AlbFormat
-        .read_object("x", &mut &line[..], &mut sink)
+        .read_object("x", &mut &line[..], &mut sink, &mut ())
         .unwrap();
     assert_eq!(sink.rows.len(), 1);
     assert_eq!(sink.rows[0].text("user_agent"), Some("\u{fffd}url/7.46.0"));

@@ -29,7 +29,7 @@ fn config() -> ProptestConfig {
 fn read(input: &[u8]) -> CollectingSink {
     let mut sink = CollectingSink::new(&ALB_TABLE);
     AlbFormat
-        .read_object("proptest", &mut &input[..], &mut sink)
+        .read_object("proptest", &mut &input[..], &mut sink, &mut ())
         .expect("an ALB object never fails as a whole");
     sink
 }

@@ -62,6 +62,8 @@ pub static PINGBACKS_TABLE: TableSchema = TableSchema { columns: &COLUMNS };
 pub struct PingbacksFormat;
 
 impl RecordFormat for PingbacksFormat {
+    type State = ();
+
     fn schema(&self) -> &'static TableSchema {
         &PINGBACKS_TABLE
     }
@@ -71,6 +73,7 @@ impl RecordFormat for PingbacksFormat {
         _key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        _state: &mut (),
     ) -> Result<(), ReadError> {
         let mut reader = CloudFrontReader::new();
         let mut uri = Decoder::default();

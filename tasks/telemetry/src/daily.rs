@@ -11,7 +11,6 @@
 //! appends that sorted run to an anonymous temporary file (`$TMPDIR`, deleted when closed). At
 //! the end the runs of all workers are merged, so rows come out sorted by (day, server id).
 
-use std::any::Any;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -19,7 +18,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use ingest_format::format::{DerivedSink, FormatState, ReadError};
+use ingest_format::format::{DerivedSink, ReadError};
 use ingest_format::table::{Column, ColumnType, TableSchema};
 use ingest_format::time::Date;
 
@@ -375,11 +374,6 @@ impl DailyState {
         }
     }
 
-    /// The boxed state the runtime carries for a worker.
-    pub fn boxed() -> FormatState {
-        Box::new(DailyState::default())
-    }
-
     /// Adds one ping.
     pub fn add(&mut self, ping: &Ping<'_>) -> io::Result<()> {
         self.index.push((
@@ -620,16 +614,13 @@ fn spill_error(e: io::Error) -> ReadError {
 /// Merges every worker's runs and writes `server_daily` (derived table `table`) in (day, server)
 /// order.
 pub fn write(
-    states: Vec<FormatState>,
+    states: Vec<DailyState>,
     table: usize,
     out: &mut dyn DerivedSink,
 ) -> Result<(), ReadError> {
     let mut runs: Vec<RunReader> = Vec::new();
     for state in states {
-        let state: Box<dyn Any + Send> = state;
-        if let Ok(daily) = state.downcast::<DailyState>() {
-            runs.extend(daily.into_runs());
-        }
+        runs.extend(state.into_runs());
     }
     // Keep the merge's read buffers to about MERGE_READ_BYTES whatever the number of runs.
     let chunk = (MERGE_READ_BYTES / runs.len().max(1)).clamp(4 << 10, 64 << 10);
@@ -778,15 +769,7 @@ mod tests {
 
     fn run(states: Vec<DailyState>) -> Vec<(String, i64, i64, i64, bool, Option<String>)> {
         let mut out = CollectingDerived::new(&TABLES);
-        write(
-            states
-                .into_iter()
-                .map(|s| Box::new(s) as FormatState)
-                .collect(),
-            0,
-            &mut out,
-        )
-        .unwrap();
+        write(states, 0, &mut out).unwrap();
         out.rows(0)
             .iter()
             .map(|r| {

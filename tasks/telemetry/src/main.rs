@@ -6,7 +6,7 @@ use ingest_format::time::Date;
 use ingest_runtime::job::JobSpec;
 use ingest_runtime::source::KeySelection;
 
-static JOB: JobSpec = JobSpec {
+static JOB: JobSpec<telemetry::TelemetryFormat> = JobSpec {
     name: "telemetry",
     about: "Load one day of the servers' security-update-check pings (CloudFront logs) into the lake.",
     long_about: "\

@@ -27,7 +27,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use serde_json::{Value, json};
 
-use super::{SnowflakeConfig, WarehouseError, classify_statement_error};
+use super::{AttemptError, SnowflakeConfig, WarehouseError, classify_statement_error};
 use crate::secrets::Secret;
 
 /// "Query still running": poll the result URL.
@@ -762,7 +762,7 @@ impl SnowflakeClient {
         timeout: Duration,
     ) -> Result<Reply, WarehouseError> {
         let attempts = self.config.max_attempts.max(1);
-        let mut last: Box<dyn std::error::Error + Send + Sync> = "no attempt".into();
+        let mut last = AttemptError::Status(0);
         for attempt in 1..=attempts {
             self.check_cancelled()?;
             let mut u = url.clone();
@@ -805,19 +805,16 @@ impl SnowflakeClient {
                     match (status, text) {
                         (200..=299, Ok(text)) => match serde_json::from_str::<Value>(&text) {
                             Ok(doc) => return Ok(Reply::Json(doc)),
-                            Err(e) => {
-                                last = format!("HTTP {status} with a body that is not JSON ({e})")
-                                    .into()
-                            }
+                            Err(source) => last = AttemptError::NotJson { status, source },
                         },
-                        (408 | 429 | 500..=599, _) => last = format!("HTTP {status}").into(),
+                        (408 | 429 | 500..=599, _) => last = AttemptError::Status(status),
                         (_, Ok(text)) => {
                             return Ok(Reply::Status(status, serde_json::from_str(&text).ok()));
                         }
-                        (_, Err(e)) => last = Box::new(without_url(e)),
+                        (_, Err(e)) => last = AttemptError::Transport(without_url(e)),
                     }
                 }
-                Err(e) => last = Box::new(without_url(e)),
+                Err(e) => last = AttemptError::Transport(without_url(e)),
             }
             if attempt < attempts {
                 let backoff = retry_after.unwrap_or_else(|| backoff(attempt));

@@ -338,9 +338,9 @@ fn run_main<F: RecordFormat>(spec: &'static JobSpec<F>, started: Instant) -> Exi
                     .saturating_sub(at.elapsed())
                     .saturating_sub(Duration::from_secs(2))
                     .min(ALERT_AFTER_STOP);
-                alerts.total_timeout = left;
-                alerts.timeout = alerts.timeout.min(left);
-                alerts.connect_timeout = alerts.connect_timeout.min(left);
+                alerts.policy.total_timeout = left;
+                alerts.policy.timeout = alerts.policy.timeout.min(left);
+                alerts.policy.connect_timeout = alerts.policy.connect_timeout.min(left);
             }
             let (sent, deferred) =
                 runtime.block_on(alert_or_defer(&alerts, &failure, &args, err.kind()));

@@ -12,7 +12,8 @@
 //! - [`notify`]: the Mattermost failure alert.
 //! - [`secrets`]: the redacting secret type and AWS Secrets Manager.
 //! - around a run: [`config`] (shared options), [`error`] (failure kinds, exit codes),
-//!   [`aws_error`] (the one AWS error classifier), [`summary`], [`logging`], [`panics`],
+//!   [`aws_error`] (the one AWS error classifier), [`retry`] (the one retry policy of the HTTP
+//!   calls outside the AWS SDK), [`summary`], [`logging`], [`panics`],
 //!   [`fault`] (crash points, test builds only).
 
 pub mod aws_error;
@@ -24,6 +25,7 @@ pub mod lake;
 pub mod logging;
 pub mod notify;
 pub mod panics;
+pub mod retry;
 pub mod run;
 pub mod secrets;
 pub mod source;

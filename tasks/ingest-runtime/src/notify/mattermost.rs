@@ -21,10 +21,14 @@
 //! transport errors, 5xx, 408 and 429. Other 4xx (a wrong or revoked webhook) are not retried.
 //! [`WebhookError`] never contains the URL, so it is safe to log.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use backon::Retryable as _;
+
+use crate::retry::RetryPolicy;
 use crate::secrets::{REDACTED, Secret};
 
 /// Who posts, unless configured otherwise.
@@ -45,7 +49,8 @@ pub struct WebhookPolicy {
     pub connect_timeout: Duration,
     /// Attempts in all, at least 1 (default 3).
     pub attempts: u32,
-    /// Pause before the first retry, doubled for each next one (default 500 ms).
+    /// Pause before the first retry, doubled for each next one, plus jitter (default 500 ms); see
+    /// [`crate::retry`].
     pub backoff: Duration,
     /// Time limit across all attempts and pauses (default 25 s), so that a hanging webhook
     /// cannot keep an interrupted pod past Kubernetes' default 30 s termination grace period.
@@ -137,79 +142,101 @@ pub async fn post_json(
         .map_err(|e| WebhookError::Client(describe_transport(e, &redactor)))?;
 
     let max_attempts = policy.attempts.max(1);
+    let retry = RetryPolicy {
+        attempts: max_attempts,
+        first_pause: policy.backoff,
+        max_pause: MAX_PAUSE,
+        max_retry_after: MAX_PAUSE,
+        budget: Some(policy.total_timeout),
+    };
     let started = Instant::now();
-    let mut backoff = policy.backoff;
-    let mut last = None;
-    for attempt in 1..=max_attempts {
-        let remaining = policy.total_timeout.saturating_sub(started.elapsed());
-        if remaining.is_zero() {
-            break;
-        }
-        let result = client
-            .post(url.clone())
-            .timeout(policy.timeout.min(remaining))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        let mut retry_after = None;
-        let (err, retryable) = match result {
-            Ok(resp) if resp.status().is_success() => return Ok(()),
-            Ok(resp) => {
-                let status = resp.status();
-                retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let body_snippet = read_snippet(resp, &redactor).await;
-                let retryable = status.is_server_error()
-                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                    || status == reqwest::StatusCode::REQUEST_TIMEOUT;
-                let err = WebhookError::Http {
-                    status: status.as_u16(),
-                    body_snippet,
-                    attempts: attempt,
+    let attempt = Cell::new(0);
+    let result = (|| {
+        let n = attempt.get() + 1;
+        attempt.set(n);
+        let (client, url, body, redactor) = (&client, &url, &body, &redactor);
+        async move {
+            let remaining = policy.total_timeout.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
+                return Err(Failed::last(WebhookError::Transport {
+                    message: "no time left for an attempt".into(),
+                    attempts: n - 1,
                     max_attempts,
-                };
-                (err, retryable)
+                }));
             }
-            Err(e) => {
+            let sent = client
+                .post(url.clone())
+                .timeout(policy.timeout.min(remaining))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(resp) if resp.status().is_success() => Ok(()),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = crate::retry::retry_after(resp.headers());
+                    let body_snippet = read_snippet(resp, redactor).await;
+                    Err(Failed {
+                        retryable: status.is_server_error()
+                            || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                            || status == reqwest::StatusCode::REQUEST_TIMEOUT,
+                        retry_after,
+                        error: WebhookError::Http {
+                            status: status.as_u16(),
+                            body_snippet,
+                            attempts: n,
+                            max_attempts,
+                        },
+                    })
+                }
                 // No answer (refused, reset, timed out, TLS failure): the post most likely did
                 // not arrive, and a duplicate post is better than none.
-                let retryable = !e.is_builder() && !e.is_redirect();
-                let err = WebhookError::Transport {
-                    message: describe_transport(e, &redactor),
-                    attempts: attempt,
-                    max_attempts,
-                };
-                (err, retryable)
+                Err(e) => Err(Failed {
+                    retryable: !e.is_builder() && !e.is_redirect(),
+                    retry_after: None,
+                    error: WebhookError::Transport {
+                        message: describe_transport(e, redactor),
+                        attempts: n,
+                        max_attempts,
+                    },
+                }),
             }
-        };
-        if !retryable || attempt == max_attempts {
-            return Err(err);
         }
-        let pause = retry_after.unwrap_or(backoff).min(MAX_PAUSE);
-        if started.elapsed() + pause >= policy.total_timeout {
-            return Err(err);
-        }
+    })
+    .retry(retry.backoff())
+    .sleep(tokio::time::sleep)
+    .when(|f: &Failed| f.retryable)
+    .adjust(|f: &Failed, backoff| retry.pause(started, backoff, f.retry_after))
+    .notify(|f: &Failed, pause: Duration| {
         tracing::warn!(
-            attempt,
+            attempt = f.error.attempts(),
             max_attempts,
             retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
-            error = %err,
+            error = %f.error,
             "Mattermost post failed; retrying"
         );
-        last = Some(err);
-        tokio::time::sleep(pause).await;
-        backoff = backoff.saturating_mul(2);
+    })
+    .await;
+    result.map_err(|f| f.error)
+}
+
+/// One attempt's failure, with what the retry needs to know.
+struct Failed {
+    error: WebhookError,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Failed {
+    /// A failure no retry can help.
+    fn last(error: WebhookError) -> Failed {
+        Failed {
+            error,
+            retryable: false,
+            retry_after: None,
+        }
     }
-    Err(last.unwrap_or(WebhookError::Transport {
-        message: "no time left for an attempt".into(),
-        attempts: 0,
-        max_attempts,
-    }))
 }
 
 /// reqwest needs a process-wide rustls provider (the `rustls-no-provider` feature): install ring

@@ -593,20 +593,9 @@ fn context() -> String {
     parts.join(", ")
 }
 
-/// The JSON result to Kubernetes' termination message file, when writable (like the jobs).
+/// The JSON result to Kubernetes' termination message file, when writable (the jobs' writer).
 fn write_termination_message(doc: &serde_json::Value) {
-    let path = std::env::var("INGEST_TERMINATION_LOG")
-        .unwrap_or_else(|_| "/dev/termination-log".to_owned());
-    let mut text = doc.to_string();
-    // The kubelet keeps at most 4096 bytes.
-    if text.len() > 4000 {
-        text = serde_json::json!({"event": "preflight", "ok": doc["ok"], "exit_code": doc["exit_code"], "truncated": true}).to_string();
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-    {
-        let _ = f.write_all(text.as_bytes());
-    }
+    ingest_runtime::summary::write_termination_message(doc.to_string(), || {
+        serde_json::json!({"event": "preflight", "ok": doc["ok"], "exit_code": doc["exit_code"], "truncated": true}).to_string()
+    });
 }

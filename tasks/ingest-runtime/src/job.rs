@@ -27,12 +27,13 @@ use contract::contract;
 use failure::{alert_or_defer, failure_for, send_alert};
 use progress::Progress;
 
+use crate::aws_client::S3Options;
 use crate::config::{AIRFLOW_CONTEXT_ENV, CommonArgs, LogFormat, SECRET_ENV, Secrets};
 use crate::error::{FailureKind, RunError, error_chain};
 use crate::lake::{LakeLocation, TableName};
 use crate::notify::alert::{AirflowContext, AlertConfig, Failure};
 use crate::run::{Counters, RunConfig, StopFlag};
-use crate::source::{KeySelection, S3Options, SourceLocation};
+use crate::source::{KeySelection, SourceLocation};
 use crate::summary::{RunSummary, human_bytes};
 use ingest_format::format::RecordFormat;
 use ingest_format::time::{Date, format_micros_utc, now_micros};

@@ -12,10 +12,12 @@
 //! - [`notify`]: the Mattermost failure alert.
 //! - [`secrets`]: the redacting secret type and AWS Secrets Manager.
 //! - around a run: [`config`] (shared options), [`error`] (failure kinds, exit codes),
-//!   [`aws_error`] (the one AWS error classifier), [`retry`] (the one retry policy of the HTTP
+//!   [`aws_client`] (the shared HTTPS and S3 clients), [`aws_error`] (the one AWS error
+//!   classifier), [`retry`] (the one retry policy of the HTTP
 //!   calls outside the AWS SDK), [`summary`], [`logging`], [`panics`],
 //!   [`fault`] (crash points, test builds only).
 
+pub mod aws_client;
 pub mod aws_error;
 pub mod config;
 pub mod error;

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::aws_client::S3Options;
 use crate::error::RunError;
 use crate::lake::{Lake, LakeError, LakeLocation, PartWriter, RunStaging, TableName};
 use crate::notify::alert::SampleReject;
-use crate::source::{KeySelection, ObjectInfo, S3Options, SourceError, SourceLocation, Sources};
+use crate::source::{KeySelection, ObjectInfo, SourceError, SourceLocation, Sources};
 use crate::warehouse::{LoadPlan, LoadTable, Warehouse, WarehouseError};
 use ingest_format::format::{DerivedSink, ReadError, RecordFormat, RecordSink};
 use ingest_format::table::{

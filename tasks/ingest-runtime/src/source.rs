@@ -15,8 +15,9 @@ use crate::aws_error::{AwsFailure, AwsProblem, CauseChain};
 use crate::error::FailureKind;
 
 /// An S3 client (standard AWS chain, endpoint and path-style options), e.g. for the preflight check.
-pub use s3::client as s3_client;
-pub use s3::{S3Options, S3Source};
+pub use s3::S3Source;
+// The lake names the S3 options through the source's path.
+pub use crate::aws_client::S3Options;
 
 /// A `--source` value: `s3://bucket/prefix` or a local directory.
 #[derive(Clone, Debug, PartialEq, Eq)]

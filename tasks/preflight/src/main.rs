@@ -4,9 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ingest_runtime::aws_client::S3Options;
 use ingest_runtime::config::{LogFormat, Secrets};
 use ingest_runtime::secrets::manager::{self as secrets_manager, SecretRef};
-use ingest_runtime::source::S3Options;
 use preflight::kube_secrets::{self, SecretLookup};
 use preflight::plan::{self, JobSource, RequiredKey};
 use preflight::report::{self, Row, Status};
@@ -386,7 +386,7 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
             .any(|s| s.location.trim().starts_with("s3://"))
         {
             Some(
-                ingest_runtime::source::s3_client(&S3Options {
+                ingest_runtime::aws_client::s3_client(&S3Options {
                     endpoint: cli.s3_endpoint.clone(),
                     force_path_style: cli.s3_force_path_style,
                     max_attempts: cli.s3_max_attempts,

@@ -10,7 +10,9 @@ use crate::aws_client::S3Options;
 use crate::error::RunError;
 use crate::lake::{Lake, LakeError, LakeLocation, PartWriter, RunStaging, TableName};
 use crate::notify::alert::SampleReject;
-use crate::source::{KeySelection, ObjectInfo, SourceError, SourceLocation, Sources};
+use crate::source::{
+    KeySelection, ObjectInfo, ObjectStream, SourceFailure, SourceLocation, Sources,
+};
 use crate::warehouse::{LoadPlan, LoadTable, Warehouse, WarehouseError};
 use ingest_format::format::{DerivedSink, ReadError, RecordFormat, RecordSink};
 use ingest_format::table::{
@@ -509,15 +511,15 @@ fn read_one<F: RecordFormat>(
     tracing::debug!(key = %object.key, size = object.size, "reading object");
     crate::fault::hit("panic-in-parse");
     crate::fault::hit("stall-in-parse");
-    let raw = sources.open(object)?;
+    let ObjectStream { reader, failure } = sources.open(object)?;
     let compressed = CountingReader {
-        inner: raw,
+        inner: reader,
         counter: &sink.counters.bytes_compressed,
     };
     let mut buffered = BufReader::with_capacity(64 * 1024, compressed);
     let gzip = buffered
         .fill_buf()
-        .map_err(|e| object_io_error(&object.key, 0, e))?
+        .map_err(|e| object_io_error(&object.key, 0, e, &failure))?
         .starts_with(&[0x1f, 0x8b]);
     let decoded: Box<dyn Read + '_> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
@@ -535,7 +537,9 @@ fn read_one<F: RecordFormat>(
     sink.publish_counts();
     match result {
         Ok(()) => Ok(()),
-        Err(ReadError::Io { line, source }) => Err(object_io_error(&object.key, line, source)),
+        Err(ReadError::Io { line, source }) => {
+            Err(object_io_error(&object.key, line, source, &failure))
+        }
         Err(ReadError::Format(message)) => Err(RunError::BadObject {
             key: object.key.clone(),
             message,
@@ -548,12 +552,11 @@ fn read_one<F: RecordFormat>(
     }
 }
 
-/// A source failure inside the byte stream stays a source failure (transient, exit 4); anything
-/// else (bad gzip, truncated file) is corrupt data (exit 3).
-fn object_io_error(key: &str, line: u64, err: io::Error) -> RunError {
-    if err.get_ref().is_some_and(|e| e.is::<SourceError>()) {
-        let inner = err.into_inner().expect("checked above");
-        return RunError::Source(*inner.downcast::<SourceError>().expect("checked above"));
+/// A source failure inside the byte stream stays a source failure (S3 unavailable is transient,
+/// exit 4); anything else (bad gzip, truncated file) is corrupt data (exit 3).
+fn object_io_error(key: &str, line: u64, err: io::Error, failure: &SourceFailure) -> RunError {
+    if let Some(source) = failure.take() {
+        return RunError::Source(source);
     }
     RunError::CorruptObject {
         key: key.to_owned(),

@@ -12,7 +12,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::{KeySelection, SourceError};
+use super::{KeySelection, SourceError, SourceFailure};
 // The S3 lake reaches the shared client through the source's path.
 pub use crate::aws_client::{S3Options, s3_client as client};
 use crate::aws_error::{AwsFailure, AwsProblem, HttpResponse};
@@ -71,7 +71,13 @@ impl S3Source {
     }
 
     /// Starts streaming an object; the returned reader blocks on the next chunk.
-    pub(super) fn open(&self, bucket: &str, key: &str, _size: u64) -> ChannelReader {
+    pub(super) fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        _size: u64,
+        failure: SourceFailure,
+    ) -> ChannelReader {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let download = Download {
             client: self.client.clone(),
@@ -84,6 +90,7 @@ impl S3Source {
         ChannelReader {
             rx,
             chunk: Bytes::new(),
+            failure,
         }
     }
 }
@@ -97,7 +104,7 @@ struct Download {
 }
 
 impl Download {
-    async fn run(mut self, tx: mpsc::Sender<io::Result<Bytes>>) {
+    async fn run(mut self, tx: mpsc::Sender<Result<Bytes, SourceError>>) {
         let mut offset: u64 = 0;
         let mut etag: Option<String> = None;
         let mut broken_streams: u32 = 0;
@@ -124,7 +131,7 @@ impl Download {
                     } else {
                         classify("GetObject", &self.bucket, &self.key, err)
                     };
-                    let _ = tx.send(Err(io::Error::other(err))).await;
+                    let _ = tx.send(Err(err)).await;
                     return;
                 }
             };
@@ -164,7 +171,7 @@ impl Download {
                                     cause: crate::aws_error::chain_of(&err),
                                 },
                             );
-                            let _ = tx.send(Err(io::Error::other(err))).await;
+                            let _ = tx.send(Err(err)).await;
                             return;
                         }
                         let backoff = Duration::from_millis(200 << broken_streams.min(6));
@@ -191,10 +198,12 @@ where
     SourceError::s3(operation, bucket, key, crate::aws_error::classify(&err))
 }
 
-/// A blocking `Read` over the chunks a download task sends.
+/// A blocking `Read` over the chunks a download task sends. A failed download ends the stream
+/// with an `io::Error` and leaves its typed [`SourceError`] in the [`SourceFailure`].
 pub struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
+    rx: mpsc::Receiver<Result<Bytes, SourceError>>,
     chunk: Bytes,
+    failure: SourceFailure,
 }
 
 impl Read for ChannelReader {
@@ -202,7 +211,11 @@ impl Read for ChannelReader {
         while self.chunk.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => self.chunk = chunk,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    let err = io::Error::other(format!("the source failed: {e}"));
+                    self.failure.set(e);
+                    return Err(err);
+                }
                 None => return Ok(0),
             }
         }

@@ -49,7 +49,7 @@ RUNS=(
 )
 # Every command builds and runs the same package set, so features resolve once and nothing is
 # rebuilt between parsers.
-CRATES=(-p ingest-runtime -p push-logs -p telemetry -p server-pingbacks -p license-exports)
+CRATES=(-p ingest-format -p push-logs -p telemetry -p server-pingbacks -p license-exports)
 
 if [ -n "$only" ]; then
   case "$only" in

@@ -4,9 +4,9 @@
 
 use clap::{Args, ValueEnum};
 
-use crate::secret::Secret;
-use crate::secrets_manager::SecretsManagerError;
-use crate::time::Date;
+use crate::secrets::Secret;
+use crate::secrets::manager::SecretsManagerError;
+use ingest_format::time::Date;
 
 /// Environment variables that carry secrets. Read once at start-up; never printed.
 pub const SECRET_ENV: &[(&str, &str)] = &[
@@ -175,11 +175,11 @@ pub struct Secrets {
 impl Secrets {
     /// At start-up: each variable of [`SECRET_ENV`] directly, or indirectly as
     /// `<VAR>_SECRET_ID=<arn or name>` (+ optional `<VAR>_SECRET_KEY=<json key>`) read from AWS
-    /// Secrets Manager ([`crate::secrets_manager`]). Returns what resolved, and an error for each
+    /// Secrets Manager ([`crate::secrets::manager`]). Returns what resolved, and an error for each
     /// variable that did not (naming the variable and the secret id, never a value).
     pub async fn resolve_from_env() -> (Secrets, Vec<SecretsManagerError>) {
         let names: Vec<&str> = SECRET_ENV.iter().map(|(name, _)| *name).collect();
-        let resolved = crate::secrets_manager::resolve(&names, |n| std::env::var(n).ok()).await;
+        let resolved = crate::secrets::manager::resolve(&names, |n| std::env::var(n).ok()).await;
         (Secrets::from_values(resolved.values), resolved.errors)
     }
 

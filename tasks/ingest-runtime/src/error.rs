@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use ingest_format::format::TempSpaceError;
+
 /// What kind of failure ended a run; decides the exit code and the alert's wording.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
@@ -161,7 +163,7 @@ pub enum RunError {
     Source(#[from] crate::source::SourceError),
 
     #[error(transparent)]
-    Secrets(#[from] crate::secrets_manager::SecretsManagerError),
+    Secrets(#[from] crate::secrets::manager::SecretsManagerError),
 
     #[error("writing the lake at {location} failed")]
     Lake {
@@ -177,9 +179,19 @@ pub enum RunError {
         source: Box<crate::warehouse::WarehouseError>,
     },
 
-    /// Scratch space in `$TMPDIR` ran out (or failed): transient, the message says which limit.
-    #[error(transparent)]
-    TempSpace(#[from] crate::format::TempSpaceError),
+    /// Scratch space in `$TMPDIR` ran out (or failed): transient, the message names the directory,
+    /// its free and total size (for a sized `emptyDir` on tmpfs the total is the pod's
+    /// `sizeLimit`) and what to raise.
+    #[error(
+        "{what} in $TMPDIR ({dir}: {space}) failed; give $TMPDIR more room (the pod's /tmp emptyDir and its sizeLimit) and re-run"
+    )]
+    TempSpace {
+        what: String,
+        dir: String,
+        space: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("interrupted by {0}; nothing was committed")]
     Interrupted(&'static str),
@@ -226,7 +238,7 @@ impl RunError {
             RunError::Secrets(e) => e.kind(),
             RunError::Lake { source, .. } => source.kind(),
             RunError::Warehouse { source, .. } => source.kind(),
-            RunError::TempSpace(_) => FailureKind::Transient,
+            RunError::TempSpace { .. } => FailureKind::Transient,
             RunError::Interrupted(_) => FailureKind::Interrupted,
             RunError::OutOfTime { .. } => FailureKind::OutOfTime,
             RunError::Abandoned { kind, .. } => *kind,
@@ -371,6 +383,27 @@ pub fn clean_cause(text: &str) -> String {
         line.push('…');
     }
     line
+}
+
+/// The format says what failed; the run adds where and how much room there was, measured now.
+impl From<TempSpaceError> for RunError {
+    fn from(err: TempSpaceError) -> RunError {
+        let dir = std::env::temp_dir();
+        let space = match rustix::fs::statvfs(&dir) {
+            Ok(st) => format!(
+                "{} free of {}",
+                crate::summary::human_bytes(st.f_bavail.saturating_mul(st.f_frsize)),
+                crate::summary::human_bytes(st.f_blocks.saturating_mul(st.f_frsize))
+            ),
+            Err(e) => format!("size unknown: {e}"),
+        };
+        RunError::TempSpace {
+            what: err.what,
+            dir: dir.display().to_string(),
+            space,
+            source: err.source,
+        }
+    }
 }
 
 #[cfg(test)]

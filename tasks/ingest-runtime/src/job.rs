@@ -1,40 +1,52 @@
-//! A job's entry point. A job crate describes itself with a [`JobSpec`] and calls [`main`]:
+//! A job's entry point: the command line, the run with its time limit and signals, the summary,
+//! the exit code and the failure alert. What the alert says is in `failure`, `--print-contract`
+//! in `contract`, the terminal progress line in `progress`.
+//!
+//! A job crate describes itself with a [`JobSpec`] and calls [`main`]:
 //!
 //! ```ignore
 //! fn main() -> std::process::ExitCode { ingest_runtime::job::main(&push_logs::JOB) }
 //! ```
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Command, FromArgMatches};
 
-use crate::alert::{AirflowContext, AlertConfig, AlertDecision, AlertSection, Failure};
-use crate::config::{
-    AIRFLOW_CONTEXT_ENV, CommonArgs, LogFormat, SECRET_ENV, Secrets, shell_quote,
-    without_credentials,
-};
+mod contract;
+mod failure;
+mod progress;
+
+pub use failure::passing_reject_ratio;
+
+use contract::contract;
+use failure::{alert_or_defer, failure_for, send_alert};
+use progress::Progress;
+
+use crate::aws_client::S3Options;
+use crate::config::{AIRFLOW_CONTEXT_ENV, CommonArgs, LogFormat, SECRET_ENV, Secrets};
 use crate::error::{FailureKind, RunError, error_chain};
-use crate::format::RecordFormat;
 use crate::lake::{LakeLocation, TableName};
+use crate::notify::alert::{AirflowContext, AlertConfig, Failure};
 use crate::run::{Counters, RunConfig, StopFlag};
-use crate::source::{KeySelection, S3Options, SourceLocation};
+use crate::source::{KeySelection, SourceLocation};
 use crate::summary::{RunSummary, human_bytes};
-use crate::time::{Date, format_micros_utc, now_micros};
+use ingest_format::format::RecordFormat;
+use ingest_format::time::{Date, format_micros_utc, now_micros};
 
 /// What makes a job: its name, its format and table, and which keys a date reads.
-pub struct JobSpec {
+pub struct JobSpec<F: RecordFormat> {
     /// Binary name, e.g. `push-logs`.
     pub name: &'static str,
     /// One line for `--help`.
     pub about: &'static str,
     /// Paragraphs for `--help`: the source layout and what a run does.
     pub long_about: &'static str,
-    pub format: &'static dyn RecordFormat,
+    pub format: &'static F,
     /// `--table` default, if the job has one natural table.
     pub default_table: Option<&'static str>,
     /// The keys (relative to each `--source`) that belong to a logical date.
@@ -45,7 +57,7 @@ pub struct JobSpec {
     pub examples: &'static str,
 }
 
-fn command(spec: &'static JobSpec) -> Command {
+fn command<F: RecordFormat>(spec: &'static JobSpec<F>) -> Command {
     let exit_codes: String = FailureKind::ALL
         .iter()
         .map(|k| format!("  {:<4} {}\n", k.exit_code(), k.describe()))
@@ -129,7 +141,7 @@ impl Deadline {
 /// A panic anywhere in the run (main thread or workers) ends as exit 1 with the summary, the
 /// termination message and the alert ([`crate::panics`]); one in the reporting itself still
 /// prints a summary.
-pub fn main(spec: &'static JobSpec) -> ExitCode {
+pub fn main<F: RecordFormat>(spec: &'static JobSpec<F>) -> ExitCode {
     crate::panics::install_hook();
     let started = Instant::now();
     match std::panic::catch_unwind(AssertUnwindSafe(|| run_main(spec, started))) {
@@ -159,7 +171,7 @@ pub fn main(spec: &'static JobSpec) -> ExitCode {
     }
 }
 
-fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
+fn run_main<F: RecordFormat>(spec: &'static JobSpec<F>, started: Instant) -> ExitCode {
     let matches = match command(spec).try_get_matches() {
         Ok(m) => m,
         Err(err) => return usage_error(spec, err),
@@ -340,9 +352,9 @@ fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
                     .saturating_sub(at.elapsed())
                     .saturating_sub(Duration::from_secs(2))
                     .min(ALERT_AFTER_STOP);
-                alerts.total_timeout = left;
-                alerts.timeout = alerts.timeout.min(left);
-                alerts.connect_timeout = alerts.connect_timeout.min(left);
+                alerts.policy.total_timeout = left;
+                alerts.policy.timeout = alerts.policy.timeout.min(left);
+                alerts.policy.connect_timeout = alerts.policy.connect_timeout.min(left);
             }
             let (sent, deferred) =
                 runtime.block_on(alert_or_defer(&alerts, &failure, &args, err.kind()));
@@ -361,8 +373,8 @@ fn run_main(spec: &'static JobSpec, started: Instant) -> ExitCode {
 }
 
 /// The run stopped at its time limit.
-fn out_of_time(
-    spec: &JobSpec,
+fn out_of_time<F: RecordFormat>(
+    spec: &JobSpec<F>,
     config: &RunConfig,
     stop: &StopFlag,
     counters: &Counters,
@@ -381,8 +393,8 @@ fn out_of_time(
 }
 
 /// The run did not stop within [`STOP_BUDGET`].
-fn abandoned(
-    spec: &JobSpec,
+fn abandoned<F: RecordFormat>(
+    spec: &JobSpec<F>,
     config: &RunConfig,
     stop: &StopFlag,
     counters: &Counters,
@@ -421,7 +433,7 @@ fn abandoned(
 }
 
 /// The DAG file of a job: `push-logs` -> `dags/push_logs.py`.
-fn dag_file(spec: &JobSpec) -> String {
+fn dag_file<F: RecordFormat>(spec: &JobSpec<F>) -> String {
     format!("dags/{}.py", spec.name.replace('-', "_"))
 }
 
@@ -434,55 +446,8 @@ fn mark_failed(summary: &mut RunSummary, err: &RunError, alert_sent: bool, alert
     summary.alert_deferred = alert_deferred;
 }
 
-/// Posts the alert, or defers it to the last try (docs/contract.md, "Who alerts").
-/// Returns (sent, deferred).
-async fn alert_or_defer(
-    alerts: &AlertConfig,
-    failure: &Failure,
-    args: &CommonArgs,
-    kind: FailureKind,
-) -> (bool, bool) {
-    let try_number = failure
-        .airflow
-        .as_ref()
-        .and_then(|a| a.try_number.as_deref());
-    match crate::alert::decide(kind, try_number, args.max_tries.as_deref()) {
-        AlertDecision::Defer {
-            try_number,
-            max_tries,
-        } => {
-            tracing::warn!(
-                try_number,
-                max_tries,
-                exit_code = kind.exit_code(),
-                "not posting the failure alert: Airflow retries this task (try {try_number} of {max_tries}); the last try posts if it fails too"
-            );
-            (false, true)
-        }
-        AlertDecision::Post(reason) => {
-            tracing::debug!(?reason, "posting the failure alert");
-            (send_alert(alerts, failure).await, false)
-        }
-    }
-}
-
-async fn send_alert(alerts: &AlertConfig, failure: &Failure) -> bool {
-    match crate::alert::send_failure_alert(alerts, failure).await {
-        Ok(crate::alert::AlertOutcome::Sent) => {
-            tracing::info!("failure alert posted");
-            true
-        }
-        Ok(_) => false,
-        Err(err) => {
-            // AlertError never contains the webhook URL.
-            tracing::error!(error = %error_chain(&err).join(": "), "could not post the failure alert");
-            false
-        }
-    }
-}
-
 /// A clap error: help and version exit 0; a usage error exits 2 (and alerts when configured).
-fn usage_error(spec: &'static JobSpec, err: clap::Error) -> ExitCode {
+fn usage_error<F: RecordFormat>(spec: &'static JobSpec<F>, err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(
         err.kind(),
@@ -529,8 +494,8 @@ fn usage_error(spec: &'static JobSpec, err: clap::Error) -> ExitCode {
     ExitCode::from(FailureKind::Config.exit_code() as u8)
 }
 
-fn run_config(
-    spec: &'static JobSpec,
+fn run_config<F: RecordFormat>(
+    spec: &'static JobSpec<F>,
     args: &CommonArgs,
     secrets: &Secrets,
 ) -> Result<RunConfig, String> {
@@ -616,180 +581,6 @@ fn generated_run_id(now: i64) -> String {
     )
 }
 
-/// The command that re-runs this date as the pod ran it, with the same non-secret options
-/// (secrets come from the environment; `--max-tries` and `--deadline-seconds` are Airflow's
-/// business, not a re-run's). `max_reject_ratio` overrides the run's own.
-fn rerun_command(
-    spec: &JobSpec,
-    args: &CommonArgs,
-    threads: Option<usize>,
-    max_reject_ratio: Option<&str>,
-) -> String {
-    let q = |v: &str| shell_quote(&without_credentials(v));
-    let mut parts = vec![spec.name.to_owned()];
-    if let Some(d) = args.date {
-        parts.push(format!("--date {d}"));
-    }
-    for s in &args.sources {
-        parts.push(format!("--source {}", q(s)));
-    }
-    if let Some(t) = &args.table {
-        parts.push(format!("--table {}", shell_quote(t)));
-    }
-    parts.push(format!("--lake {}", q(&args.lake)));
-    if let Some(w) = args.warehouse.as_deref().filter(|w| !w.trim().is_empty()) {
-        // One redaction for warehouse URLs: it also catches `user:pass/...` with no `@`.
-        parts.push(format!(
-            "--warehouse {}",
-            shell_quote(&crate::warehouse::redacted_url(w))
-        ));
-    }
-    if let Some(u) = args
-        .warehouse_user
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-    {
-        parts.push(format!("--warehouse-user {}", shell_quote(u.trim())));
-    }
-    match max_reject_ratio {
-        Some(r) => parts.push(format!("--max-reject-ratio {r}")),
-        None if (args.max_reject_ratio - 0.01).abs() > f64::EPSILON => {
-            parts.push(format!("--max-reject-ratio {}", args.max_reject_ratio));
-        }
-        None => {}
-    }
-    if args.allow_empty {
-        parts.push("--allow-empty".into());
-    }
-    if args.dry_run {
-        parts.push("--dry-run".into());
-    }
-    if let Some(n) = threads.or(args.threads.map(usize::from)) {
-        parts.push(format!("--threads {n}"));
-    }
-    if let Some(e) = &args.s3_endpoint {
-        parts.push(format!("--s3-endpoint {}", q(e)));
-    }
-    if args.s3_force_path_style {
-        parts.push("--s3-force-path-style".into());
-    }
-    if args.s3_max_attempts != 5 {
-        parts.push(format!("--s3-max-attempts {}", args.s3_max_attempts));
-    }
-    parts.join(" ")
-}
-
-/// The smallest `--max-reject-ratio`, at two significant digits, that lets a run with
-/// `rejected` of `total` lines rejected pass (the check fails when the ratio is *over* the
-/// limit). Rounded up in exact integer arithmetic: the printed decimal is never below
-/// rejected / total, so the run passes with exactly the printed value.
-pub fn passing_reject_ratio(rejected: u64, total: u64) -> String {
-    if total == 0 || rejected >= total {
-        return "1".into();
-    }
-    let (r, t) = (u128::from(rejected), u128::from(total));
-    // Decimal places k: the fewest (at least 2) that give two significant digits.
-    let mut k = 2u32;
-    while k < 12 && r * 10u128.pow(k) / t < 10 {
-        k += 1;
-    }
-    let scale = 10u128.pow(k);
-    let units = (r * scale).div_ceil(t);
-    if units >= scale {
-        return "1".into();
-    }
-    let digits = format!("{units:0>width$}", width = k as usize);
-    let text = format!("0.{digits}");
-    text.trim_end_matches('0').to_owned()
-}
-
-/// For too many rejects: the ratio that would pass and its command, and where to look.
-fn reject_sections(
-    spec: &JobSpec,
-    args: &CommonArgs,
-    config: &RunConfig,
-    rejected: u64,
-    total: u64,
-) -> Vec<AlertSection> {
-    let ratio = passing_reject_ratio(rejected, total);
-    let rejects = config.table.rejects();
-    let partition = config.lake.join(&rejects.partition_path(config.date));
-    let glob = format!("{}/*.parquet", partition.trim_end_matches('/')).replace('\'', "''");
-    let mut sql = String::new();
-    if config.lake.is_s3() {
-        sql.push_str("-- DuckDB on S3: INSTALL httpfs; LOAD httpfs; CREATE SECRET (TYPE s3, PROVIDER credential_chain);\n");
-    }
-    sql.push_str(&format!(
-        "SELECT reason, count(*) AS lines, min(_source_key || ':' || _source_line) AS first\nFROM read_parquet('{glob}')\nGROUP BY reason ORDER BY lines DESC LIMIT 20;\n\nSELECT _source_key, _source_line, reason, raw_line\nFROM read_parquet('{glob}')\nORDER BY _source_key, _source_line LIMIT 100;"
-    ));
-    let mut sections = vec![
-        AlertSection {
-            title: "Accept these rejects".into(),
-            text: format!(
-                "{rejected} of {total} lines were rejected: --max-reject-ratio {ratio} lets this run pass. Only if these lines are expected to be bad (they stay in {rejects}):"
-            ),
-            lang: "sh",
-            code: rerun_command(spec, args, Some(config.threads), Some(&ratio)),
-        },
-        AlertSection {
-            title: "Look at the rejects".into(),
-            text: format!("The rejects partition in the lake ({partition}), with DuckDB:"),
-            lang: "sql",
-            code: sql,
-        },
-    ];
-    if let Some(warehouse) = &config.warehouse {
-        let table = warehouse.config.qualified(&rejects);
-        sections.push(AlertSection {
-            title: "In Snowflake".into(),
-            text: format!("The rejects table is {table}:"),
-            lang: "sql",
-            code: format!(
-                "SELECT reason, count(*) AS lines FROM {table}\nWHERE \"DT\" = '{}'::DATE GROUP BY reason ORDER BY lines DESC;",
-                config.date
-            ),
-        });
-    }
-    sections
-}
-
-fn failure_for(
-    spec: &JobSpec,
-    args: &CommonArgs,
-    config: Option<&RunConfig>,
-    err: &RunError,
-    counters: &Counters,
-) -> Failure {
-    Failure {
-        job: spec.name.to_owned(),
-        date: args.date.map(|d| d.to_string()).unwrap_or_default(),
-        table: config
-            .map(|c| c.table.to_string())
-            .or_else(|| args.table.clone())
-            .unwrap_or_default(),
-        run_id: config.map(|c| c.run_id.clone()).unwrap_or_default(),
-        exit_code: err.kind().exit_code(),
-        kind: err.kind().describe().to_owned(),
-        error_chain: error_chain(err),
-        files_read: counters.files_done.load(Ordering::Relaxed),
-        files_total: counters.files_total.load(Ordering::Relaxed),
-        rows_loaded: counters.rows_loaded.load(Ordering::Relaxed),
-        rows_rejected: counters.rows_rejected.load(Ordering::Relaxed),
-        sample_rejects: counters.samples.lock().expect("samples lock").clone(),
-        rerun_command: rerun_command(spec, args, config.map(|c| c.threads), None),
-        sections: match (err, config) {
-            (
-                RunError::TooManyRejects {
-                    rejected, total, ..
-                },
-                Some(config),
-            ) => reject_sections(spec, args, config, *rejected, *total),
-            _ => Vec::new(),
-        },
-        airflow: AirflowContext::from_env(),
-    }
-}
-
 /// Stops the run at [`Deadline::stop_at`], as out of time.
 async fn stop_at_deadline(
     stop: Arc<StopFlag>,
@@ -841,123 +632,32 @@ async fn wait_for_signal(
     let _ = cancel.send(true);
 }
 
-/// The job's contract as JSON: options with their env variables, secrets, exit codes.
-fn contract(spec: &'static JobSpec) -> String {
-    let cmd = command_for_contract(spec);
-    let options: Vec<serde_json::Value> = cmd
-        .get_arguments()
-        .filter(|a| {
-            a.get_long().is_some()
-                && !["help", "version", "print-contract"].contains(&a.get_long().unwrap_or(""))
-        })
-        .map(|a| {
-            let required = a.get_long().is_some_and(|l| {
-                l == "date" || l == "source" || (l == "table" && spec.default_table.is_none())
-            });
-            serde_json::json!({
-                "flag": format!("--{}", a.get_long().unwrap_or_default()),
-                "env": a.get_env().map(|e| e.to_string_lossy().into_owned()),
-                "required": required,
-                "default": a.get_default_values().first().map(|v| v.to_string_lossy().into_owned()),
-                "description": a.get_help().map(ToString::to_string).unwrap_or_default(),
-            })
-        })
-        .collect();
-    let required: Vec<&serde_json::Value> = options
-        .iter()
-        .filter(|o| o["required"] == true)
-        .map(|o| &o["flag"])
-        .collect();
-    let exit_codes: serde_json::Map<String, serde_json::Value> =
-        std::iter::once(("0".to_owned(), "success".into()))
-            .chain(
-                FailureKind::ALL
-                    .iter()
-                    .map(|k| (k.exit_code().to_string(), k.describe().into())),
-            )
-            .collect();
-    serde_json::to_string_pretty(&serde_json::json!({
-        "job": spec.name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "default_table": spec.default_table,
-        "required_options": required,
-        "options": options,
-        "secrets": SECRET_ENV.iter().map(|(name, doc)| serde_json::json!({"env": name, "required": false, "description": doc})).collect::<Vec<_>>(),
-        "secrets_from_aws_secrets_manager": {"id_env": "<VAR>_SECRET_ID", "key_env": "<VAR>_SECRET_KEY", "description": "any secret env var may be given as the ARN or name of an AWS Secrets Manager secret (and optionally a key of its JSON object), read once at start-up"},
-        "context_env": AIRFLOW_CONTEXT_ENV,
-        "exit_codes": exit_codes,
-        "date_semantics": spec.date_semantics,
-    }))
-    .expect("contract serializes")
-}
-
-fn command_for_contract(spec: &'static JobSpec) -> Command {
-    let mut cmd = command(spec);
-    cmd.build();
-    cmd
-}
-
-/// A one-line progress display on a terminal.
-struct Progress {
-    done: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<()>,
-}
-
-impl Progress {
-    fn start(counters: Arc<Counters>) -> Progress {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
-        let handle = std::thread::spawn(move || {
-            let started = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(250));
-                let secs = started.elapsed().as_secs_f64().max(1e-3);
-                let bytes = counters.bytes_uncompressed.load(Ordering::Relaxed);
-                let mut err = std::io::stderr().lock();
-                let _ = write!(
-                    err,
-                    "\r\x1b[2K  files {}/{}  rows {}  rejects {}  {:.1} MB/s",
-                    counters.files_done.load(Ordering::Relaxed),
-                    counters.files_total.load(Ordering::Relaxed),
-                    counters.rows_loaded.load(Ordering::Relaxed),
-                    counters.rows_rejected.load(Ordering::Relaxed),
-                    bytes as f64 / 1e6 / secs
-                );
-                let _ = err.flush();
-            }
-            let _ = write!(std::io::stderr(), "\r\x1b[2K");
-        });
-        Progress { done, handle }
-    }
-
-    fn stop(self) {
-        self.done.store(true, Ordering::Relaxed);
-        let _ = self.handle.join();
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::failure::{reject_sections, rerun_command};
     use super::*;
 
     struct NoFormat;
 
     impl RecordFormat for NoFormat {
-        fn schema(&self) -> &'static crate::table::TableSchema {
-            &crate::table::REJECTS_SCHEMA
+        type State = ();
+
+        fn schema(&self) -> &'static ingest_format::table::TableSchema {
+            &ingest_format::table::REJECTS_SCHEMA
         }
 
         fn read_object(
             &self,
             _key: &str,
             _input: &mut dyn std::io::BufRead,
-            _out: &mut dyn crate::format::RecordSink,
-        ) -> Result<(), crate::format::ReadError> {
+            _out: &mut dyn ingest_format::format::RecordSink,
+            _state: &mut (),
+        ) -> Result<(), ingest_format::format::ReadError> {
             Ok(())
         }
     }
 
-    static SPEC: JobSpec = JobSpec {
+    static SPEC: JobSpec<NoFormat> = JobSpec {
         name: "push-logs",
         about: "test",
         long_about: "test",

@@ -6,16 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::alert::SampleReject;
+use crate::aws_client::S3Options;
 use crate::error::RunError;
-use crate::format::{DerivedSink, FormatState, ReadError, RecordFormat, RecordSink};
 use crate::lake::{Lake, LakeError, LakeLocation, PartWriter, RunStaging, TableName};
-use crate::source::{KeySelection, ObjectInfo, S3Options, SourceError, SourceLocation, Sources};
-use crate::table::{
+use crate::notify::alert::SampleReject;
+use crate::source::{
+    KeySelection, ObjectInfo, ObjectStream, SourceFailure, SourceLocation, Sources,
+};
+use crate::warehouse::{LoadPlan, LoadTable, Warehouse, WarehouseError};
+use ingest_format::format::{DerivedSink, ReadError, RecordFormat, RecordSink};
+use ingest_format::table::{
     DERIVED_LINEAGE_COLUMNS, LINEAGE_COLUMNS, REJECT_COLUMNS, RowWriter, escape_invalid_utf8,
 };
-use crate::time::Date;
-use crate::warehouse::{LoadPlan, LoadTable, Warehouse, WarehouseError};
+use ingest_format::time::Date;
 
 /// Rejected lines quoted in the alert.
 pub const SAMPLE_REJECTS: usize = 5;
@@ -119,8 +122,8 @@ pub struct RunOutcome {
 
 /// Runs the job. On error nothing is committed, except the rejects partition when the reject ratio
 /// was exceeded (so on-call can look at them).
-pub async fn execute(
-    format: &'static dyn RecordFormat,
+pub async fn execute<F: RecordFormat>(
+    format: &'static F,
     config: Arc<RunConfig>,
     counters: Arc<Counters>,
     stop: Arc<StopFlag>,
@@ -238,15 +241,15 @@ fn warehouse_error(config: &RunConfig, stop: &StopFlag, source: WarehouseError) 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(
-    format: &'static dyn RecordFormat,
+fn finish<F: RecordFormat>(
+    format: &'static F,
     config: &RunConfig,
     staging: Option<&RunStaging>,
     counters: &Counters,
     stop: &StopFlag,
     table_rel: &Path,
     rejects_rel: &Path,
-    states: Vec<FormatState>,
+    states: Vec<F::State>,
     cancel: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     if let Some(signal) = stop.signal() {
@@ -391,17 +394,17 @@ fn check_ratio(
 }
 
 /// Parses every object on `config.threads` workers; each worker writes its own part files.
-fn parse_all(
-    format: &'static dyn RecordFormat,
+fn parse_all<F: RecordFormat>(
+    format: &'static F,
     config: &RunConfig,
     sources: &Sources,
     objects: &[ObjectInfo],
     parts: Option<(&RunStaging, &Path, &Path)>,
     counters: &Counters,
     stop: &StopFlag,
-) -> Result<Vec<FormatState>, RunError> {
+) -> Result<Vec<F::State>, RunError> {
     let next = AtomicUsize::new(0);
-    let states: Mutex<Vec<FormatState>> = Mutex::new(Vec::new());
+    let states: Mutex<Vec<F::State>> = Mutex::new(Vec::new());
     let first_error: Mutex<Option<RunError>> = Mutex::new(None);
     let workers = config.threads.clamp(1, objects.len().max(1));
     std::thread::scope(|scope| {
@@ -429,15 +432,13 @@ fn parse_all(
                             rejected: 0,
                             named: Vec::new(),
                             scratch: String::new(),
-                            state: format.new_state(),
+                            failure: None,
                         };
-                        let result = worker_loop(format, sources, objects, next, &mut sink)
-                            .and_then(|()| sink.finish())
-                            .map(|state| {
-                                if let Some(state) = state {
-                                    states.lock().expect("states lock").push(state);
-                                }
-                            });
+                        let mut state = F::State::default();
+                        let result =
+                            worker_loop(format, sources, objects, next, &mut sink, &mut state)
+                                .and_then(|()| sink.finish())
+                                .map(|()| states.lock().expect("states lock").push(state));
                         if let Err(err) = result {
                             stop.abort();
                             let mut slot = first_error.lock().expect("error lock");
@@ -477,12 +478,13 @@ fn parse_all(
     }
 }
 
-fn worker_loop(
-    format: &'static dyn RecordFormat,
+fn worker_loop<F: RecordFormat>(
+    format: &'static F,
     sources: &Sources,
     objects: &[ObjectInfo],
     next: &AtomicUsize,
     sink: &mut WorkerSink<'_>,
+    state: &mut F::State,
 ) -> Result<(), RunError> {
     loop {
         if sink.stop.is_set() {
@@ -494,29 +496,30 @@ fn worker_loop(
         let Some(object) = objects.get(i) else {
             return Ok(());
         };
-        read_one(format, sources, object, sink)?;
+        read_one(format, sources, object, sink, state)?;
         sink.counters.files_done.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-fn read_one(
-    format: &'static dyn RecordFormat,
+fn read_one<F: RecordFormat>(
+    format: &'static F,
     sources: &Sources,
     object: &ObjectInfo,
     sink: &mut WorkerSink<'_>,
+    state: &mut F::State,
 ) -> Result<(), RunError> {
     tracing::debug!(key = %object.key, size = object.size, "reading object");
     crate::fault::hit("panic-in-parse");
     crate::fault::hit("stall-in-parse");
-    let raw = sources.open(object)?;
+    let ObjectStream { reader, failure } = sources.open(object)?;
     let compressed = CountingReader {
-        inner: raw,
+        inner: reader,
         counter: &sink.counters.bytes_compressed,
     };
     let mut buffered = BufReader::with_capacity(64 * 1024, compressed);
     let gzip = buffered
         .fill_buf()
-        .map_err(|e| object_io_error(&object.key, 0, e))?
+        .map_err(|e| object_io_error(&object.key, 0, e, &failure))?
         .starts_with(&[0x1f, 0x8b]);
     let decoded: Box<dyn Read + '_> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
@@ -530,22 +533,18 @@ fn read_one(
     let mut input = BufReader::with_capacity(256 * 1024, uncompressed);
     sink.key.clear();
     sink.key.push_str(&object.key);
-    let result = format.read_object(&object.key, &mut input, sink);
+    let result = format.read_object(&object.key, &mut input, sink, state);
     sink.publish_counts();
     match result {
         Ok(()) => Ok(()),
-        Err(ReadError::Io { line, source }) => Err(object_io_error(&object.key, line, source)),
+        Err(ReadError::Io { line, source }) => {
+            Err(object_io_error(&object.key, line, source, &failure))
+        }
         Err(ReadError::Format(message)) => Err(RunError::BadObject {
             key: object.key.clone(),
             message,
         }),
-        Err(ReadError::Sink(err)) => match err.downcast::<LakeError>() {
-            Ok(lake) => Err(RunError::Lake {
-                location: sink.config.lake.to_string(),
-                source: *lake,
-            }),
-            Err(other) => Err(RunError::Internal(other.to_string())),
-        },
+        Err(ReadError::Sink) => Err(sink_failure(sink.config, sink.failure.take())),
         Err(ReadError::TempSpace(e)) => Err(e.into()),
         Err(ReadError::Cancelled) => Err(RunError::Interrupted(
             sink.stop.signal().unwrap_or("an earlier failure"),
@@ -553,12 +552,11 @@ fn read_one(
     }
 }
 
-/// A source failure inside the byte stream stays a source failure (transient, exit 4); anything
-/// else (bad gzip, truncated file) is corrupt data (exit 3).
-fn object_io_error(key: &str, line: u64, err: io::Error) -> RunError {
-    if err.get_ref().is_some_and(|e| e.is::<SourceError>()) {
-        let inner = err.into_inner().expect("checked above");
-        return RunError::Source(*inner.downcast::<SourceError>().expect("checked above"));
+/// A source failure inside the byte stream stays a source failure (S3 unavailable is transient,
+/// exit 4); anything else (bad gzip, truncated file) is corrupt data (exit 3).
+fn object_io_error(key: &str, line: u64, err: io::Error, failure: &SourceFailure) -> RunError {
+    if let Some(source) = failure.take() {
+        return RunError::Source(source);
     }
     RunError::CorruptObject {
         key: key.to_owned(),
@@ -592,7 +590,8 @@ struct WorkerSink<'a> {
     rejected: u64,
     named: Vec<(&'static str, u64)>,
     scratch: String,
-    state: Option<FormatState>,
+    /// Why the last write failed: [`ReadError::Sink`] says only that it did.
+    failure: Option<LakeError>,
 }
 
 impl WorkerSink<'_> {
@@ -610,20 +609,36 @@ impl WorkerSink<'_> {
         }
     }
 
-    /// Closes the part files; returns the format state for the derived tables.
-    fn finish(self) -> Result<Option<FormatState>, RunError> {
+    /// Closes the part files.
+    fn finish(self) -> Result<(), RunError> {
         let lake = |source| RunError::Lake {
             location: self.config.lake.to_string(),
             source,
         };
         self.table.finish().map_err(lake)?;
         self.rejects.finish().map_err(lake)?;
-        Ok(self.state)
+        Ok(())
     }
 }
 
-fn sink_err(err: LakeError) -> ReadError {
-    ReadError::Sink(Box::new(err))
+/// Keeps a sink's lake error for its owner, and tells the format only that writing failed.
+fn keep(failure: &mut Option<LakeError>, result: Result<(), LakeError>) -> Result<(), ReadError> {
+    result.map_err(|err| {
+        *failure = Some(err);
+        ReadError::Sink
+    })
+}
+
+/// The lake error behind a [`ReadError::Sink`]. None means a format returned `Sink` on its own,
+/// a bug in that format.
+fn sink_failure(config: &RunConfig, failure: Option<LakeError>) -> RunError {
+    match failure {
+        Some(source) => RunError::Lake {
+            location: config.lake.to_string(),
+            source,
+        },
+        None => RunError::Internal("a format reported a sink failure that no sink had".into()),
+    }
 }
 
 impl RecordSink for WorkerSink<'_> {
@@ -644,7 +659,7 @@ impl RecordSink for WorkerSink<'_> {
         if self.rows.is_multiple_of(4096) {
             self.publish_counts();
         }
-        self.table.maybe_flush().map_err(sink_err)
+        keep(&mut self.failure, self.table.maybe_flush())
     }
 
     fn reject(&mut self, line: u64, raw: &[u8], reason: &str) -> Result<(), ReadError> {
@@ -670,7 +685,7 @@ impl RecordSink for WorkerSink<'_> {
             .timestamp_micros(Some(self.config.loaded_at_micros));
         row.finish();
         self.rejected += 1;
-        self.rejects.maybe_flush().map_err(sink_err)
+        keep(&mut self.failure, self.rejects.maybe_flush())
     }
 
     fn count(&mut self, counter: &'static str, n: u64) {
@@ -683,18 +698,14 @@ impl RecordSink for WorkerSink<'_> {
     fn is_cancelled(&self) -> bool {
         self.stop.is_set()
     }
-
-    fn state(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
-        self.state.as_deref_mut()
-    }
 }
 
 /// Writes the format's derived tables into staging; returns what the commit publishes and loads.
-fn write_derived(
-    format: &'static dyn RecordFormat,
+fn write_derived<F: RecordFormat>(
+    format: &'static F,
     config: &RunConfig,
     staging: Option<&RunStaging>,
-    states: Vec<FormatState>,
+    states: Vec<F::State>,
 ) -> Result<Vec<LoadTable>, RunError> {
     let tables = format.derived_tables();
     if tables.is_empty() {
@@ -723,6 +734,7 @@ fn write_derived(
             })
             .collect(),
         config,
+        failure: None,
     };
     let lake_err = |source| RunError::Lake {
         location: config.lake.to_string(),
@@ -730,10 +742,7 @@ fn write_derived(
     };
     match format.write_derived(states, &mut sink) {
         Ok(()) => {}
-        Err(ReadError::Sink(err)) => match err.downcast::<LakeError>() {
-            Ok(lake) => return Err(lake_err(*lake)),
-            Err(other) => return Err(RunError::Internal(other.to_string())),
-        },
+        Err(ReadError::Sink) => return Err(sink_failure(config, sink.failure.take())),
         Err(ReadError::TempSpace(e)) => return Err(e.into()),
         Err(other) => return Err(RunError::Internal(format!("derived tables: {other}"))),
     }
@@ -771,6 +780,8 @@ fn write_derived(
 struct DerivedWriter<'a> {
     parts: Vec<PartWriter>,
     config: &'a RunConfig,
+    /// Why the last write failed: [`ReadError::Sink`] says only that it did.
+    failure: Option<LakeError>,
 }
 
 impl DerivedSink for DerivedWriter<'_> {
@@ -786,6 +797,6 @@ impl DerivedSink for DerivedWriter<'_> {
         row.text(Some(&self.config.run_id))
             .timestamp_micros(Some(self.config.loaded_at_micros));
         row.finish();
-        part.maybe_flush().map_err(sink_err)
+        keep(&mut self.failure, part.maybe_flush())
     }
 }

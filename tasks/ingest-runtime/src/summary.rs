@@ -163,12 +163,9 @@ impl RunSummary {
     }
 
     /// Writes the compact summary to the Kubernetes termination message file, when present.
-    /// The DAG's failure callback reads `alert_sent` there (4096 bytes at most).
+    /// The DAG's failure callback reads `alert_sent` there.
     pub fn write_termination_message(&self) {
-        let path = std::env::var("INGEST_TERMINATION_LOG")
-            .unwrap_or_else(|_| "/dev/termination-log".to_owned());
-        let mut json = self.to_json();
-        if json.len() > 4000 {
+        write_termination_message(self.to_json(), || {
             let mut short = serde_json::json!({
                 "event": "run_summary", "job": self.job, "date": self.date,
                 "exit_code": self.exit_code, "status": self.status, "alert_sent": self.alert_sent,
@@ -177,15 +174,33 @@ impl RunSummary {
             if let Some(e) = &self.error {
                 short["error"] = e.chars().take(2000).collect::<String>().into();
             }
-            json = short.to_string();
-        }
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-        {
-            let _ = f.write_all(json.as_bytes());
-        }
+            short.to_string()
+        });
+    }
+}
+
+/// The longest termination message written whole: the kubelet keeps at most 4096 bytes.
+pub const TERMINATION_MESSAGE_BYTES: usize = 4000;
+
+/// Writes `text` to Kubernetes' termination message file (`INGEST_TERMINATION_LOG`, default
+/// `/dev/termination-log`) when it can be opened; outside a pod there is none and nothing
+/// happens. Text longer than [`TERMINATION_MESSAGE_BYTES`] is replaced by `short()`, which keeps
+/// what readers of the message need (the exit code, whether an alert went out). The jobs' run
+/// summary and preflight's result both go through here.
+pub fn write_termination_message(text: String, short: impl FnOnce() -> String) {
+    let path = std::env::var("INGEST_TERMINATION_LOG")
+        .unwrap_or_else(|_| "/dev/termination-log".to_owned());
+    let text = if text.len() > TERMINATION_MESSAGE_BYTES {
+        short()
+    } else {
+        text
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+    {
+        let _ = f.write_all(text.as_bytes());
     }
 }
 

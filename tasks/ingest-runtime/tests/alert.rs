@@ -6,11 +6,11 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ingest_runtime::alert::{
-    AirflowContext, AlertConfig, AlertError, AlertOutcome, Failure, SampleReject,
-    send_failure_alert,
+use ingest_runtime::notify::alert::{
+    AirflowContext, AlertConfig, AlertOutcome, Failure, SampleReject, send_failure_alert,
 };
-use ingest_runtime::secret::Secret;
+use ingest_runtime::notify::mattermost::{WebhookError, WebhookPolicy};
+use ingest_runtime::secrets::Secret;
 use serde_json::Value;
 
 /// In every webhook URL's path: must never show up in an error.
@@ -129,10 +129,13 @@ fn config(url: String) -> AlertConfig {
         webhook_url: Some(Secret::from(url)),
         username: Some("ingest-test".into()),
         channel: Some("data-alerts".into()),
-        timeout: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(2),
-        attempts: 3,
-        backoff: Duration::from_millis(20),
+        policy: WebhookPolicy {
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            attempts: 3,
+            backoff: Duration::from_millis(20),
+            ..WebhookPolicy::default()
+        },
         ..AlertConfig::default()
     }
 }
@@ -169,7 +172,7 @@ fn failure() -> Failure {
     }
 }
 
-fn assert_no_url(err: &AlertError, port: u16) {
+fn assert_no_url(err: &WebhookError, port: u16) {
     let printed = format!("{err} | {err:?}");
     assert!(!printed.contains(SENTINEL), "URL leaked: {printed}");
     assert!(!printed.contains("/hooks/"), "URL leaked: {printed}");
@@ -264,7 +267,7 @@ async fn a_bad_request_is_not_retried() {
         .await
         .unwrap_err();
     match &err {
-        AlertError::Http {
+        WebhookError::Http {
             status,
             body_snippet,
             attempts,
@@ -297,7 +300,7 @@ async fn server_errors_until_the_last_attempt_fail_with_the_last_status() {
     assert!(
         matches!(
             err,
-            AlertError::Http {
+            WebhookError::Http {
                 status: 500,
                 attempts: 3,
                 ..
@@ -320,7 +323,7 @@ async fn a_closed_port_fails_without_the_url_in_the_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, AlertError::Transport { attempts: 3, .. }),
+        matches!(err, WebhookError::Transport { attempts: 3, .. }),
         "connection errors are retried: {err:?}"
     );
     assert!(
@@ -339,11 +342,9 @@ async fn a_stalled_webhook_times_out_per_attempt() {
         Reply::Stall(Duration::from_secs(3)),
         Reply::Stall(Duration::from_secs(3)),
     ]);
-    let cfg = AlertConfig {
-        timeout: Duration::from_millis(300),
-        attempts: 2,
-        ..config(server.url())
-    };
+    let mut cfg = config(server.url());
+    cfg.policy.timeout = Duration::from_millis(300);
+    cfg.policy.attempts = 2;
     let started = std::time::Instant::now();
     let err = send_failure_alert(&cfg, &failure()).await.unwrap_err();
     assert!(
@@ -352,7 +353,7 @@ async fn a_stalled_webhook_times_out_per_attempt() {
         started.elapsed()
     );
     assert!(
-        matches!(err, AlertError::Transport { attempts: 2, .. }),
+        matches!(err, WebhookError::Transport { attempts: 2, .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains("timed out"), "{err}");
@@ -363,12 +364,10 @@ async fn a_stalled_webhook_times_out_per_attempt() {
 #[tokio::test]
 async fn the_total_time_limit_bounds_the_retries() {
     let server = Receiver::start(vec![Reply::Stall(Duration::from_secs(3)); 5]);
-    let cfg = AlertConfig {
-        timeout: Duration::from_secs(5),
-        attempts: 5,
-        total_timeout: Duration::from_millis(500),
-        ..config(server.url())
-    };
+    let mut cfg = config(server.url());
+    cfg.policy.timeout = Duration::from_secs(5);
+    cfg.policy.attempts = 5;
+    cfg.policy.total_timeout = Duration::from_millis(500);
     let started = std::time::Instant::now();
     let err = send_failure_alert(&cfg, &failure()).await.unwrap_err();
     assert!(

@@ -14,10 +14,10 @@
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-use ingest_runtime::csv::{CsvReader, MAX_RECORD_BYTES, Next, Record};
-use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
-use ingest_runtime::time::timestamp_in_range;
+use ingest_format::csv::{CsvReader, MAX_RECORD_BYTES, Next, Record};
+use ingest_format::format::{ReadError, RecordFormat, RecordSink};
+use ingest_format::table::{Column, ColumnType, TableSchema};
+use ingest_format::time::timestamp_in_range;
 
 /// Columns the export must have.
 pub const REQUIRED: [&str; 5] = ["customerid", "licenseid", "issuedat", "expiresat", "number"];
@@ -90,6 +90,8 @@ struct Columns {
 }
 
 impl RecordFormat for LicenseFormat {
+    type State = ();
+
     fn schema(&self) -> &'static TableSchema {
         &LICENSES_TABLE
     }
@@ -99,6 +101,7 @@ impl RecordFormat for LicenseFormat {
         _key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        _state: &mut (),
     ) -> Result<(), ReadError> {
         let mut csv = CsvReader::new(input);
         let header = csv.read_header()?;

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
+use ingest_format::time::Date;
 use ingest_runtime::job::JobSpec;
 use ingest_runtime::source::KeySelection;
-use ingest_runtime::time::Date;
 
-static JOB: JobSpec = JobSpec {
+static JOB: JobSpec<license_exports::LicenseFormat> = JobSpec {
     name: "license-exports",
     about: "Load the nightly license metadata CSV export into the lake.",
     long_about: "\

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use ingest_runtime::format::ReadError;
-use ingest_runtime::testing::{CollectingSink, read_fixture};
-use ingest_runtime::time::format_micros_utc;
+use ingest_format::format::ReadError;
+use ingest_format::testing::{CollectingSink, read_fixture};
+use ingest_format::time::format_micros_utc;
 use license_exports::LicenseFormat;
 
 fn try_parse(fixture: &str) -> (CollectingSink, Result<(), ReadError>) {

@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use ingest_runtime::format::{ReadError, RecordFormat};
-use ingest_runtime::testing::{
+use ingest_format::format::{ReadError, RecordFormat};
+use ingest_format::testing::{
     CollectingSink, INTERESTING_BYTES, Mutation, Value, csv_record_count, mutate,
 };
 use license_exports::{LICENSES_TABLE, LicenseFormat};
@@ -105,7 +105,7 @@ fn text_value(v: &str) -> Value {
 
 fn read(input: &[u8]) -> (CollectingSink, Result<(), ReadError>) {
     let mut sink = CollectingSink::new(&LICENSES_TABLE);
-    let result = LicenseFormat.read_object("proptest", &mut &input[..], &mut sink);
+    let result = LicenseFormat.read_object("proptest", &mut &input[..], &mut sink, &mut ());
     (sink, result)
 }
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use ingest_runtime::secret::Secret;
+use ingest_runtime::secrets::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{GetParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};

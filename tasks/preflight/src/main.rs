@@ -4,9 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ingest_runtime::aws_client::S3Options;
 use ingest_runtime::config::{LogFormat, Secrets};
-use ingest_runtime::secrets_manager::{self, SecretRef};
-use ingest_runtime::source::S3Options;
+use ingest_runtime::secrets::manager::{self as secrets_manager, SecretRef};
 use preflight::kube_secrets::{self, SecretLookup};
 use preflight::kube_service_account::{self, ExpectedAnnotation};
 use preflight::plan::{self, JobSource, RequiredKey};
@@ -459,7 +459,7 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
             || lake.is_some_and(|l| l.starts_with("s3://"))
         {
             Some(
-                ingest_runtime::source::s3_client(&S3Options {
+                ingest_runtime::aws_client::s3_client(&S3Options {
                     endpoint: cli.s3_endpoint.clone(),
                     force_path_style: cli.s3_force_path_style,
                     max_attempts: cli.s3_max_attempts,
@@ -694,20 +694,9 @@ fn context() -> String {
     parts.join(", ")
 }
 
-/// The JSON result to Kubernetes' termination message file, when writable (like the jobs).
+/// The JSON result to Kubernetes' termination message file, when writable (the jobs' writer).
 fn write_termination_message(doc: &serde_json::Value) {
-    let path = std::env::var("INGEST_TERMINATION_LOG")
-        .unwrap_or_else(|_| "/dev/termination-log".to_owned());
-    let mut text = doc.to_string();
-    // The kubelet keeps at most 4096 bytes.
-    if text.len() > 4000 {
-        text = serde_json::json!({"event": "preflight", "ok": doc["ok"], "exit_code": doc["exit_code"], "truncated": true}).to_string();
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-    {
-        let _ = f.write_all(text.as_bytes());
-    }
+    ingest_runtime::summary::write_termination_message(doc.to_string(), || {
+        serde_json::json!({"event": "preflight", "ok": doc["ok"], "exit_code": doc["exit_code"], "truncated": true}).to_string()
+    });
 }

@@ -10,7 +10,7 @@
 
 use ingest_runtime::config::Secrets;
 use ingest_runtime::error::FailureKind;
-use ingest_runtime::secret::Secret;
+use ingest_runtime::secrets::Secret;
 use ingest_runtime::warehouse::{Credentials, SnowflakeClient, SnowflakeConfig};
 
 use crate::report::Status;

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use http::{Method, Request, Response, StatusCode};
-use ingest_runtime::secret::Secret;
+use ingest_runtime::secrets::Secret;
 use kube::client::Body;
 use preflight::kube_secrets::{self, Change, SecretLookup, SyncError};
 use preflight::plan::RequiredKey;

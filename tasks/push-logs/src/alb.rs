@@ -7,10 +7,10 @@
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
-use ingest_runtime::lines::for_each_line;
-use ingest_runtime::table::{RowWriter, TableSchema};
-use ingest_runtime::time::parse_iso8601_utc_micros;
+use ingest_format::format::{ReadError, RecordFormat, RecordSink};
+use ingest_format::lines::for_each_line;
+use ingest_format::table::{RowWriter, TableSchema};
+use ingest_format::time::parse_iso8601_utc_micros;
 
 use crate::schema::ALB_TABLE;
 
@@ -60,6 +60,8 @@ pub const MIN_FIELDS: usize = 29;
 pub struct AlbFormat;
 
 impl RecordFormat for AlbFormat {
+    type State = ();
+
     fn schema(&self) -> &'static TableSchema {
         &ALB_TABLE
     }
@@ -69,6 +71,7 @@ impl RecordFormat for AlbFormat {
         _key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        _state: &mut (),
     ) -> Result<(), ReadError> {
         let mut parser = AlbParser::default();
         for_each_line(input, out, |line_no, raw, out| {

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
+use ingest_format::time::Date;
 use ingest_runtime::job::JobSpec;
 use ingest_runtime::source::KeySelection;
-use ingest_runtime::time::Date;
 
-static JOB: JobSpec = JobSpec {
+static JOB: JobSpec<push_logs::AlbFormat> = JobSpec {
     name: "push-logs",
     about: "Load one day of the push-notification proxy's ALB access logs into the lake.",
     long_about: "\

@@ -1,7 +1,7 @@
 //! The push-proxy log table: the reference columns of the old loader, the split columns, and the
 //! newer ALB fields, in log order.
 
-use ingest_runtime::table::{Column, ColumnType::*, TableSchema};
+use ingest_format::table::{Column, ColumnType::*, TableSchema};
 
 pub static ALB_TABLE: TableSchema = TableSchema {
     columns: &[

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::{CollectingSink, read_fixture};
-use ingest_runtime::time::format_micros_utc;
+use ingest_format::format::RecordFormat;
+use ingest_format::testing::{CollectingSink, read_fixture};
+use ingest_format::time::format_micros_utc;
 use push_logs::{ALB_TABLE, AlbFormat};
 
 fn parse(fixture: &str) -> CollectingSink {
@@ -202,7 +202,7 @@ fn invalid_utf8_in_a_text_field_loads_replaced() {
     line[at] = 0xff;
     let mut sink = CollectingSink::new(&ALB_TABLE);
     AlbFormat
-        .read_object("x", &mut &line[..], &mut sink)
+        .read_object("x", &mut &line[..], &mut sink, &mut ())
         .unwrap();
     assert_eq!(sink.rows.len(), 1);
     assert_eq!(sink.rows[0].text("user_agent"), Some("\u{fffd}url/7.46.0"));

@@ -8,11 +8,11 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::{
+use ingest_format::format::RecordFormat;
+use ingest_format::testing::{
     CollectingSink, INTERESTING_BYTES, Mutation, Value, mutate, record_lines,
 };
-use ingest_runtime::time::{MAX_TIMESTAMP_MICROS, MIN_TIMESTAMP_MICROS, format_micros_utc};
+use ingest_format::time::{MAX_TIMESTAMP_MICROS, MIN_TIMESTAMP_MICROS, format_micros_utc};
 use proptest::prelude::*;
 use push_logs::{ALB_TABLE, AlbFormat, FIELDS, MIN_FIELDS};
 
@@ -29,7 +29,7 @@ fn config() -> ProptestConfig {
 fn read(input: &[u8]) -> CollectingSink {
     let mut sink = CollectingSink::new(&ALB_TABLE);
     AlbFormat
-        .read_object("proptest", &mut &input[..], &mut sink)
+        .read_object("proptest", &mut &input[..], &mut sink, &mut ())
         .expect("an ALB object never fails as a whole");
     sink
 }

@@ -16,9 +16,10 @@
 
 use std::io::BufRead;
 
-use ingest_runtime::cloudfront::{self, CloudFrontReader, Decoder, Field, LOG_COLUMNS};
-use ingest_runtime::format::{ReadError, RecordFormat, RecordSink};
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
+use ingest_format::cloudfront::{self, CloudFrontReader, Field, LOG_COLUMNS};
+use ingest_format::format::{ReadError, RecordFormat, RecordSink};
+use ingest_format::table::{Column, ColumnType, TableSchema};
+use ingest_format::url::Decoder;
 
 /// Bytes sent above which a 2xx GET of a versioned file counts as a download.
 pub const DOWNLOAD_MIN_BYTES: i64 = 1_000_000;
@@ -61,6 +62,8 @@ pub static PINGBACKS_TABLE: TableSchema = TableSchema { columns: &COLUMNS };
 pub struct PingbacksFormat;
 
 impl RecordFormat for PingbacksFormat {
+    type State = ();
+
     fn schema(&self) -> &'static TableSchema {
         &PINGBACKS_TABLE
     }
@@ -70,6 +73,7 @@ impl RecordFormat for PingbacksFormat {
         _key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        _state: &mut (),
     ) -> Result<(), ReadError> {
         let mut reader = CloudFrontReader::new();
         let mut uri = Decoder::default();

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
+use ingest_format::time::Date;
 use ingest_runtime::job::JobSpec;
 use ingest_runtime::source::KeySelection;
-use ingest_runtime::time::Date;
 
-static JOB: JobSpec = JobSpec {
+static JOB: JobSpec<server_pingbacks::PingbacksFormat> = JobSpec {
     name: "server-pingbacks",
     about: "Load one day of the release-download CloudFront logs into the lake.",
     long_about: "\

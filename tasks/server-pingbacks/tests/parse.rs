@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ingest_runtime::testing::{CollectingSink, read_fixture};
+use ingest_format::testing::{CollectingSink, read_fixture};
 use server_pingbacks::PingbacksFormat;
 
 fn parse(fixture: &str) -> CollectingSink {

@@ -5,7 +5,7 @@
 //! `cargo test` runs a few cases per property; `PROPTEST_CASES=n` sets the count
 //! (`scripts/fuzz-parsers.sh` runs millions in release).
 
-#[path = "../../ingest-runtime/tests/support/cloudfront_mutated.rs"]
+#[path = "../../ingest-format/tests/support/cloudfront_mutated.rs"]
 mod cloudfront_mutated;
 
 use std::sync::LazyLock;

@@ -11,7 +11,6 @@
 //! appends that sorted run to an anonymous temporary file (`$TMPDIR`, deleted when closed). At
 //! the end the runs of all workers are merged, so rows come out sorted by (day, server id).
 
-use std::any::Any;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -19,9 +18,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use ingest_runtime::format::{DerivedSink, FormatState, ReadError};
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
-use ingest_runtime::time::Date;
+use ingest_format::format::{DerivedSink, ReadError};
+use ingest_format::table::{Column, ColumnType, TableSchema};
+use ingest_format::time::Date;
 
 /// Ping records a worker buffers before it sorts them into a run (and, when that run is not the
 /// last, spills it to disk).
@@ -375,11 +374,6 @@ impl DailyState {
         }
     }
 
-    /// The boxed state the runtime carries for a worker.
-    pub fn boxed() -> FormatState {
-        Box::new(DailyState::default())
-    }
-
     /// Adds one ping.
     pub fn add(&mut self, ping: &Ping<'_>) -> io::Result<()> {
         self.index.push((
@@ -611,7 +605,7 @@ fn id_prefix(id: &[u8]) -> u64 {
 }
 
 fn spill_error(e: io::Error) -> ReadError {
-    ReadError::from(ingest_runtime::format::TempSpaceError::new(
+    ReadError::from(ingest_format::format::TempSpaceError::new(
         "server_daily: reading the spilled pings back",
         e,
     ))
@@ -620,16 +614,13 @@ fn spill_error(e: io::Error) -> ReadError {
 /// Merges every worker's runs and writes `server_daily` (derived table `table`) in (day, server)
 /// order.
 pub fn write(
-    states: Vec<FormatState>,
+    states: Vec<DailyState>,
     table: usize,
     out: &mut dyn DerivedSink,
 ) -> Result<(), ReadError> {
     let mut runs: Vec<RunReader> = Vec::new();
     for state in states {
-        let state: Box<dyn Any + Send> = state;
-        if let Ok(daily) = state.downcast::<DailyState>() {
-            runs.extend(daily.into_runs());
-        }
+        runs.extend(state.into_runs());
     }
     // Keep the merge's read buffers to about MERGE_READ_BYTES whatever the number of runs.
     let chunk = (MERGE_READ_BYTES / runs.len().max(1)).clamp(4 << 10, 64 << 10);
@@ -736,8 +727,8 @@ fn write_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ingest_runtime::format::DerivedTable;
-    use ingest_runtime::testing::CollectingDerived;
+    use ingest_format::format::DerivedTable;
+    use ingest_format::testing::CollectingDerived;
 
     static TABLES: [DerivedTable; 1] = [DerivedTable {
         name: "server_daily",
@@ -778,15 +769,7 @@ mod tests {
 
     fn run(states: Vec<DailyState>) -> Vec<(String, i64, i64, i64, bool, Option<String>)> {
         let mut out = CollectingDerived::new(&TABLES);
-        write(
-            states
-                .into_iter()
-                .map(|s| Box::new(s) as FormatState)
-                .collect(),
-            0,
-            &mut out,
-        )
-        .unwrap();
+        write(states, 0, &mut out).unwrap();
         out.rows(0)
             .iter()
             .map(|r| {
@@ -857,7 +840,7 @@ mod tests {
             .expect("a write to /dev/full fails");
         assert_eq!(err.raw_os_error(), Some(28), "{err}");
         let err = ingest_runtime::error::RunError::from(
-            ingest_runtime::format::TempSpaceError::new("server_daily: spilling pings", err),
+            ingest_format::format::TempSpaceError::new("server_daily: spilling pings", err),
         );
         assert_eq!(err.kind().exit_code(), 4);
         let text = ingest_runtime::error::error_chain(&err).join(": ");

@@ -15,11 +15,11 @@ pub mod params;
 
 use std::io::BufRead;
 
-use ingest_runtime::cloudfront::{self, CloudFrontReader, Field, LOG_COLUMNS};
-use ingest_runtime::format::{
-    DerivedSink, DerivedTable, FormatState, ReadError, RecordFormat, RecordSink, TempSpaceError,
+use ingest_format::cloudfront::{self, CloudFrontReader, Field, LOG_COLUMNS};
+use ingest_format::format::{
+    DerivedSink, DerivedTable, ReadError, RecordFormat, RecordSink, TempSpaceError,
 };
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
+use ingest_format::table::{Column, ColumnType, TableSchema};
 
 pub use daily::{DailyState, SERVER_DAILY_TABLE};
 
@@ -92,6 +92,8 @@ pub fn is_ping(rec: &cloudfront::Record<'_>) -> bool {
 }
 
 impl RecordFormat for TelemetryFormat {
+    type State = DailyState;
+
     fn schema(&self) -> &'static TableSchema {
         &TELEMETRY_TABLE
     }
@@ -101,13 +103,13 @@ impl RecordFormat for TelemetryFormat {
         _key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        state: &mut DailyState,
     ) -> Result<(), ReadError> {
         let mut reader = CloudFrontReader::new();
         reader.read(input, out, |rec, line, sink| {
             let p = params::parse(rec.text(Field::CsUriQuery), sink);
             if let Some(server_id) = p.server_id.as_deref()
                 && is_ping(rec)
-                && let Some(state) = sink.state().and_then(|s| s.downcast_mut::<DailyState>())
             {
                 let mut ping = daily::Ping {
                     day: rec.log_at().div_euclid(86_400_000_000) as i32,
@@ -155,13 +157,9 @@ impl RecordFormat for TelemetryFormat {
         &DERIVED
     }
 
-    fn new_state(&self) -> Option<FormatState> {
-        Some(DailyState::boxed())
-    }
-
     fn write_derived(
         &self,
-        states: Vec<FormatState>,
+        states: Vec<DailyState>,
         out: &mut dyn DerivedSink,
     ) -> Result<(), ReadError> {
         daily::write(states, 0, out)

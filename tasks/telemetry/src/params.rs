@@ -5,8 +5,8 @@
 
 use std::borrow::Cow;
 
-use ingest_runtime::cloudfront::{percent_decode, query_pairs};
-use ingest_runtime::format::RecordSink;
+use ingest_format::format::RecordSink;
+use ingest_format::url::{percent_decode, query_pairs};
 
 /// One counter per key (`id`, `b`, `be`, `db`, `os`, `uc`, `tc`, `auc`, `ut`, the order of
 /// [`Params`]' fields): `malformed_param_<key>`.
@@ -195,8 +195,8 @@ fn parse_count(v: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ingest_runtime::table::{Column, ColumnType, TableSchema};
-    use ingest_runtime::testing::CollectingSink;
+    use ingest_format::table::{Column, ColumnType, TableSchema};
+    use ingest_format::testing::CollectingSink;
 
     static NONE: TableSchema = TableSchema {
         columns: &[Column::new("x", ColumnType::Text, "")],

@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
-use ingest_runtime::format::RecordFormat;
-use ingest_runtime::testing::{CollectingDerived, CollectingSink, read_fixture};
-use ingest_runtime::time::format_micros_utc;
+use ingest_format::format::RecordFormat;
+use ingest_format::testing::{
+    CollectingDerived, CollectingSink, read_fixture, read_fixture_with_state,
+};
+use ingest_format::time::format_micros_utc;
 use telemetry::TelemetryFormat;
 
 fn parse(fixture: &str) -> CollectingSink {
@@ -146,9 +148,11 @@ fn pings_parse_their_query_string() {
 
 #[test]
 fn server_daily_keeps_the_latest_ping_per_server_with_exclusions() {
-    let mut sink = parse("pings.log");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pings.log");
+    let (_, state, result) = read_fixture_with_state(&TelemetryFormat, &path);
+    result.unwrap();
     let mut derived = CollectingDerived::new(TelemetryFormat.derived_tables());
-    let states = vec![sink.state.take().unwrap()];
+    let states = vec![state];
     TelemetryFormat.write_derived(states, &mut derived).unwrap();
     let rows = derived.rows(0);
     let ids: Vec<&str> = rows.iter().map(|r| r.text("server_id").unwrap()).collect();

@@ -7,15 +7,15 @@
 //! `cargo test` runs a few cases per property; `PROPTEST_CASES=n` sets the count
 //! (`scripts/fuzz-parsers.sh` runs millions in release).
 
-#[path = "../../ingest-runtime/tests/support/cloudfront_mutated.rs"]
+#[path = "../../ingest-format/tests/support/cloudfront_mutated.rs"]
 mod cloudfront_mutated;
 
 use std::sync::LazyLock;
 
 use cloudfront_mutated::{check_mutated, cloudfront_corpus, config, mutated};
-use ingest_runtime::cloudfront::first_values;
-use ingest_runtime::table::{Column, ColumnType, TableSchema};
-use ingest_runtime::testing::CollectingSink;
+use ingest_format::table::{Column, ColumnType, TableSchema};
+use ingest_format::testing::CollectingSink;
+use ingest_format::url::first_values;
 use proptest::prelude::*;
 use telemetry::TelemetryFormat;
 use telemetry::params;

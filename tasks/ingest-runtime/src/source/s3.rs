@@ -12,29 +12,10 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::{KeySelection, SourceError};
+use super::{KeySelection, SourceError, SourceFailure};
+// The S3 lake reaches the shared client through the source's path.
+pub use crate::aws_client::{S3Options, s3_client as client};
 use crate::aws_error::{AwsFailure, AwsProblem, HttpResponse};
-
-/// Connection settings for S3 and S3-compatible servers.
-#[derive(Clone, Debug)]
-pub struct S3Options {
-    /// Endpoint override (`http://127.0.0.1:9000`), for S3-compatible servers.
-    pub endpoint: Option<String>,
-    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.
-    pub force_path_style: bool,
-    /// Attempts per request, including the first (the SDK's standard retry mode).
-    pub max_attempts: u32,
-}
-
-impl Default for S3Options {
-    fn default() -> Self {
-        S3Options {
-            endpoint: None,
-            force_path_style: false,
-            max_attempts: 5,
-        }
-    }
-}
 
 /// Chunks buffered between the download task and the parsing thread, per open object.
 const CHANNEL_CHUNKS: usize = 8;
@@ -44,46 +25,6 @@ pub struct S3Source {
     handle: tokio::runtime::Handle,
     cancel: watch::Receiver<bool>,
     max_attempts: u32,
-}
-
-/// The HTTPS client of every AWS SDK client of the runtime (S3, Secrets Manager): rustls with
-/// ring, so no aws-lc or OpenSSL is built or linked.
-pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
-}
-
-/// Builds an S3 client from the standard AWS chain plus the options.
-pub async fn client(options: &S3Options) -> aws_sdk_s3::Client {
-    let http = https_client();
-    let retry = aws_config::retry::RetryConfig::standard()
-        .with_max_attempts(options.max_attempts.max(1))
-        .with_initial_backoff(Duration::from_millis(200))
-        .with_max_backoff(Duration::from_secs(10));
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(5))
-        // A stalled stream errors out (and is resumed) instead of hanging the pod.
-        .read_timeout(Duration::from_secs(30))
-        .build();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .retry_config(retry)
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    let mut builder = aws_sdk_s3::config::Builder::from(&shared);
-    if let Some(endpoint) = &options.endpoint {
-        builder = builder.endpoint_url(endpoint);
-    }
-    if shared.region().is_none() {
-        // S3-compatible servers ignore the region, but signing needs one.
-        builder = builder.region(aws_sdk_s3::config::Region::new("us-east-1"));
-    }
-    builder = builder.force_path_style(options.force_path_style);
-    aws_sdk_s3::Client::from_conf(builder.build())
 }
 
 impl S3Source {
@@ -130,7 +71,13 @@ impl S3Source {
     }
 
     /// Starts streaming an object; the returned reader blocks on the next chunk.
-    pub(super) fn open(&self, bucket: &str, key: &str, _size: u64) -> ChannelReader {
+    pub(super) fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        _size: u64,
+        failure: SourceFailure,
+    ) -> ChannelReader {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let download = Download {
             client: self.client.clone(),
@@ -143,6 +90,7 @@ impl S3Source {
         ChannelReader {
             rx,
             chunk: Bytes::new(),
+            failure,
         }
     }
 }
@@ -156,7 +104,7 @@ struct Download {
 }
 
 impl Download {
-    async fn run(mut self, tx: mpsc::Sender<io::Result<Bytes>>) {
+    async fn run(mut self, tx: mpsc::Sender<Result<Bytes, SourceError>>) {
         let mut offset: u64 = 0;
         let mut etag: Option<String> = None;
         let mut broken_streams: u32 = 0;
@@ -183,7 +131,7 @@ impl Download {
                     } else {
                         classify("GetObject", &self.bucket, &self.key, err)
                     };
-                    let _ = tx.send(Err(io::Error::other(err))).await;
+                    let _ = tx.send(Err(err)).await;
                     return;
                 }
             };
@@ -223,7 +171,7 @@ impl Download {
                                     cause: crate::aws_error::chain_of(&err),
                                 },
                             );
-                            let _ = tx.send(Err(io::Error::other(err))).await;
+                            let _ = tx.send(Err(err)).await;
                             return;
                         }
                         let backoff = Duration::from_millis(200 << broken_streams.min(6));
@@ -250,10 +198,12 @@ where
     SourceError::s3(operation, bucket, key, crate::aws_error::classify(&err))
 }
 
-/// A blocking `Read` over the chunks a download task sends.
+/// A blocking `Read` over the chunks a download task sends. A failed download ends the stream
+/// with an `io::Error` and leaves its typed [`SourceError`] in the [`SourceFailure`].
 pub struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
+    rx: mpsc::Receiver<Result<Bytes, SourceError>>,
     chunk: Bytes,
+    failure: SourceFailure,
 }
 
 impl Read for ChannelReader {
@@ -261,7 +211,11 @@ impl Read for ChannelReader {
         while self.chunk.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => self.chunk = chunk,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    let err = io::Error::other(format!("the source failed: {e}"));
+                    self.failure.set(e);
+                    return Err(err);
+                }
                 None => return Ok(0),
             }
         }

@@ -19,16 +19,19 @@
 //! - **Secrets**: the password, the private key, the JWT and the session tokens are never
 //!   formatted into an error or a log line; errors carry Snowflake's code and message.
 
+use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use backon::Retryable as _;
 use base64::Engine as _;
-use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use serde_json::{Value, json};
 
-use super::{SnowflakeConfig, WarehouseError, classify_statement_error};
-use crate::secret::Secret;
+use super::{AttemptError, SnowflakeConfig, WarehouseError, classify_statement_error};
+use crate::retry::RetryPolicy;
+use crate::secrets::Secret;
 
 /// "Query still running": poll the result URL.
 const QUERY_IN_PROGRESS: [&str; 2] = ["333333", "333334"];
@@ -762,79 +765,104 @@ impl SnowflakeClient {
         timeout: Duration,
     ) -> Result<Reply, WarehouseError> {
         let attempts = self.config.max_attempts.max(1);
-        let mut last: Box<dyn std::error::Error + Send + Sync> = "no attempt".into();
-        for attempt in 1..=attempts {
-            self.check_cancelled()?;
-            let mut u = url.clone();
-            if attempt > 1 && matches!(method, Method::Post) {
-                u.query_pairs_mut()
-                    .append_pair("retryCount", &(attempt - 1).to_string());
-            }
-            let mut req = match method {
-                Method::Post => self.http.post(u),
-                Method::Get => self.http.get(u),
-            }
-            .header(ACCEPT, "application/snowflake")
-            .header(
-                USER_AGENT,
-                concat!("ingest-runtime/", env!("CARGO_PKG_VERSION")),
-            )
-            .timeout(timeout);
-            if let Some(token) = token {
-                req = req.header(AUTHORIZATION, auth_header(token));
-            }
-            if let Some(body) = body {
-                req = req.json(body);
-            }
-            let mut retry_after = None;
-            // A signal must not wait for a long statement: the caller aborts it and rolls back.
-            let sent = tokio::select! {
-                r = req.send() => r,
-                _ = cancelled(self.cancel.clone()) => return Err(WarehouseError::Cancelled),
-            };
-            match sent {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    retry_after = resp
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(|s| Duration::from_secs(s.min(60)));
-                    let text = resp.text().await;
-                    match (status, text) {
-                        (200..=299, Ok(text)) => match serde_json::from_str::<Value>(&text) {
-                            Ok(doc) => return Ok(Reply::Json(doc)),
-                            Err(e) => {
-                                last = format!("HTTP {status} with a body that is not JSON ({e})")
-                                    .into()
-                            }
-                        },
-                        (408 | 429 | 500..=599, _) => last = format!("HTTP {status}").into(),
-                        (_, Ok(text)) => {
-                            return Ok(Reply::Status(status, serde_json::from_str(&text).ok()));
-                        }
-                        (_, Err(e)) => last = Box::new(without_url(e)),
-                    }
-                }
-                Err(e) => last = Box::new(without_url(e)),
-            }
-            if attempt < attempts {
-                let backoff = retry_after.unwrap_or_else(|| backoff(attempt));
-                tracing::warn!(request = what, attempt, error = %last, backoff_ms = backoff.as_millis() as u64, "Snowflake request failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = cancelled(self.cancel.clone()) => return Err(WarehouseError::Cancelled),
-                }
-            }
-        }
-        Err(WarehouseError::Unavailable {
-            endpoint: self.endpoint(),
-            what: what.to_owned(),
+        let policy = RetryPolicy {
             attempts,
-            source: last,
+            first_pause: Duration::from_millis(500),
+            max_pause: Duration::from_secs(16),
+            max_retry_after: Duration::from_secs(60),
+            budget: None,
+        };
+        let started = Instant::now();
+        let attempt = Cell::new(0_u32);
+        let cancel = self.cancel.clone();
+        let result = (|| {
+            let n = attempt.get() + 1;
+            attempt.set(n);
+            let (url, method) = (url.clone(), method);
+            async move {
+                self.check_cancelled().map_err(Failed::Stop)?;
+                let mut u = url;
+                if n > 1 && matches!(method, Method::Post) {
+                    u.query_pairs_mut()
+                        .append_pair("retryCount", &(n - 1).to_string());
+                }
+                let mut req = match method {
+                    Method::Post => self.http.post(u),
+                    Method::Get => self.http.get(u),
+                }
+                .header(ACCEPT, "application/snowflake")
+                .header(
+                    USER_AGENT,
+                    concat!("ingest-runtime/", env!("CARGO_PKG_VERSION")),
+                )
+                .timeout(timeout);
+                if let Some(token) = token {
+                    req = req.header(AUTHORIZATION, auth_header(token));
+                }
+                if let Some(body) = body {
+                    req = req.json(body);
+                }
+                // A signal must not wait for a long statement: the caller aborts it and rolls back.
+                let sent = tokio::select! {
+                    r = req.send() => r,
+                    _ = cancelled(self.cancel.clone()) => return Err(Failed::Stop(WarehouseError::Cancelled)),
+                };
+                let resp = sent.map_err(|e| Failed::Retry(AttemptError::Transport(without_url(e)), None))?;
+                let status = resp.status().as_u16();
+                let retry_after = crate::retry::retry_after(resp.headers());
+                let text = resp.text().await;
+                match (status, text) {
+                    (200..=299, Ok(text)) => match serde_json::from_str::<Value>(&text) {
+                        Ok(doc) => Ok(Reply::Json(doc)),
+                        Err(source) => Err(Failed::Retry(AttemptError::NotJson { status, source }, retry_after)),
+                    },
+                    (408 | 429 | 500..=599, _) => Err(Failed::Retry(AttemptError::Status(status), retry_after)),
+                    (_, Ok(text)) => Ok(Reply::Status(status, serde_json::from_str(&text).ok())),
+                    (_, Err(e)) => Err(Failed::Retry(AttemptError::Transport(without_url(e)), retry_after)),
+                }
+            }
+        })
+        .retry(policy.backoff())
+        // A signal ends the pause at once; the next attempt then stops with `Cancelled`.
+        .sleep(move |pause| {
+            let cancel = cancel.clone();
+            async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = cancelled(cancel) => {}
+                }
+            }
+        })
+        .when(|f: &Failed| matches!(f, Failed::Retry(..)))
+        .adjust(|f: &Failed, backoff| {
+            let retry_after = match f {
+                Failed::Retry(_, retry_after) => *retry_after,
+                Failed::Stop(_) => None,
+            };
+            policy.pause(started, backoff, retry_after)
+        })
+        .notify(|f: &Failed, pause: Duration| {
+            if let Failed::Retry(error, _) = f {
+                tracing::warn!(request = what, attempt = attempt.get(), error = %error, backoff_ms = pause.as_millis() as u64, "Snowflake request failed; retrying");
+            }
+        })
+        .await;
+        result.map_err(|f| match f {
+            Failed::Stop(err) => err,
+            Failed::Retry(source, _) => WarehouseError::Unavailable {
+                endpoint: self.endpoint(),
+                what: what.to_owned(),
+                attempts,
+                source,
+            },
         })
     }
+}
+
+/// One attempt's failure: worth another attempt (with the server's `Retry-After`), or final.
+enum Failed {
+    Retry(AttemptError, Option<Duration>),
+    Stop(WarehouseError),
 }
 
 #[derive(Clone, Copy)]
@@ -850,14 +878,6 @@ async fn cancelled(cancel: Option<tokio::sync::watch::Receiver<bool>>) {
         }
         None => std::future::pending().await,
     }
-}
-
-/// 0.5 s, 1 s, 2 s, ... capped at 16 s, plus up to 25% jitter.
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(500u64 << (attempt - 1).min(5)).min(Duration::from_secs(16));
-    let mut r = [0u8; 1];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r);
-    base + base.mul_f64(f64::from(r[0]) / 255.0 / 4.0)
 }
 
 /// reqwest errors print the URL; ours holds no secret, but keep only the cause anyway.

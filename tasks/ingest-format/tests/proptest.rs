@@ -11,20 +11,18 @@ use std::io::BufReader;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use ingest_runtime::cloudfront::{
-    CloudFrontReader, Decoder, FIELDS, Field, FieldType, LOG_COLUMNS, first_values, percent_decode,
-    query_pairs,
-};
-use ingest_runtime::csv::{CsvReader, Next};
-use ingest_runtime::format::ReadError;
-use ingest_runtime::table::TableSchema;
-use ingest_runtime::testing::{
+use ingest_format::cloudfront::{CloudFrontReader, FIELDS, Field, FieldType, LOG_COLUMNS};
+use ingest_format::csv::{CsvReader, Next};
+use ingest_format::format::ReadError;
+use ingest_format::table::TableSchema;
+use ingest_format::testing::{
     CollectingSink, INTERESTING_BYTES, Mutation, Value, csv_record_count, mutate, record_lines,
 };
-use ingest_runtime::time::{
+use ingest_format::time::{
     Date, MAX_TIMESTAMP_MICROS, MIN_TIMESTAMP_MICROS, format_micros_utc, parse_date,
     parse_iso8601_utc_micros, parse_time_of_day, timestamp_in_range,
 };
+use ingest_format::url::{Decoder, first_values, percent_decode, query_pairs};
 use proptest::prelude::*;
 
 /// A few cases by default so `cargo test` stays quick; `PROPTEST_CASES` (which proptest reads

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use ingest_runtime::format::{ReadError, RecordFormat};
-use ingest_runtime::testing::{CollectingSink, INTERESTING_BYTES, Mutation, mutate, record_lines};
+use ingest_format::format::{ReadError, RecordFormat};
+use ingest_format::testing::{CollectingSink, INTERESTING_BYTES, Mutation, mutate, record_lines};
 use proptest::prelude::*;
 
 /// A few cases by default so `cargo test` stays quick; `PROPTEST_CASES` (which proptest reads
@@ -84,9 +84,10 @@ pub fn mutated(corpus: &'static [Vec<u8>]) -> impl Strategy<Value = Vec<u8>> {
 
 /// Reads `input` through `format` (with its per-worker state) and checks one outcome per record:
 /// a row or a reject with a reason; only a broken `#Fields` line may fail the whole object.
-pub fn check_mutated(format: &dyn RecordFormat, input: &[u8]) -> Result<(), TestCaseError> {
-    let mut sink = CollectingSink::with_state(format.schema(), format.new_state());
-    match format.read_object("proptest", &mut &input[..], &mut sink) {
+pub fn check_mutated<F: RecordFormat>(format: &F, input: &[u8]) -> Result<(), TestCaseError> {
+    let mut sink = CollectingSink::new(format.schema());
+    let mut state = F::State::default();
+    match format.read_object("proptest", &mut &input[..], &mut sink, &mut state) {
         Ok(()) => prop_assert_eq!(
             sink.outcomes(),
             record_lines(input, true),

@@ -80,8 +80,6 @@ pub struct CollectingSink {
     pub rows: Vec<Row>,
     pub rejects: Vec<Reject>,
     pub counters: Vec<(&'static str, u64)>,
-    /// The format's per-worker state, when the test sets one.
-    pub state: Option<crate::format::FormatState>,
 }
 
 impl CollectingSink {
@@ -92,18 +90,6 @@ impl CollectingSink {
             rows: Vec::new(),
             rejects: Vec::new(),
             counters: Vec::new(),
-            state: None,
-        }
-    }
-
-    /// A sink carrying the format's per-worker state (for formats with derived tables).
-    pub fn with_state(
-        schema: &'static TableSchema,
-        state: Option<crate::format::FormatState>,
-    ) -> Self {
-        CollectingSink {
-            state,
-            ..CollectingSink::new(schema)
         }
     }
 
@@ -173,10 +159,6 @@ impl RecordSink for CollectingSink {
     fn is_cancelled(&self) -> bool {
         false
     }
-
-    fn state(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
-        self.state.as_deref_mut()
-    }
 }
 
 /// Collects derived rows per table, for tests of [`crate::format::RecordFormat::write_derived`].
@@ -210,20 +192,35 @@ impl crate::format::DerivedSink for CollectingDerived {
     }
 }
 
-/// Reads a fixture file through `format` into a [`CollectingSink`] (with the format's state), the
-/// way the runtime would read one decompressed object: the sink and how the read ended.
-pub fn read_fixture(
-    format: &dyn crate::format::RecordFormat,
+/// Reads a fixture file through `format` into a [`CollectingSink`], the way the runtime would
+/// read one decompressed object: the sink and how the read ended.
+pub fn read_fixture<F: crate::format::RecordFormat>(
+    format: &F,
     path: &std::path::Path,
 ) -> (CollectingSink, Result<(), ReadError>) {
+    let (sink, _state, result) = read_fixture_with_state(format, path);
+    (sink, result)
+}
+
+/// [`read_fixture`], also returning the format's per-worker state (for the derived tables).
+pub fn read_fixture_with_state<F: crate::format::RecordFormat>(
+    format: &F,
+    path: &std::path::Path,
+) -> (CollectingSink, F::State, Result<(), ReadError>) {
     let file =
         std::fs::File::open(path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
     let key = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let mut sink = CollectingSink::with_state(format.schema(), format.new_state());
-    let result = format.read_object(&key, &mut std::io::BufReader::new(file), &mut sink);
-    (sink, result)
+    let mut sink = CollectingSink::new(format.schema());
+    let mut state = F::State::default();
+    let result = format.read_object(
+        &key,
+        &mut std::io::BufReader::new(file),
+        &mut sink,
+        &mut state,
+    );
+    (sink, state, result)
 }
 
 /// Bytes that matter to one of the formats (separators, quotes, escapes, line ends, directive and

@@ -10,13 +10,15 @@ pub(crate) mod s3;
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use crate::aws_error::{AwsFailure, AwsProblem, CauseChain};
 use crate::error::FailureKind;
 
 /// An S3 client (standard AWS chain, endpoint and path-style options), e.g. for the preflight check.
-pub use s3::client as s3_client;
-pub use s3::{S3Options, S3Source};
+pub use s3::S3Source;
+// The lake names the S3 options through the source's path.
+pub use crate::aws_client::S3Options;
 
 /// A `--source` value: `s3://bucket/prefix` or a local directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -237,14 +239,40 @@ impl Sources {
     }
 
     /// Opens an object for streaming reads. Call from a blocking (non-async) thread.
-    pub fn open(&self, object: &ObjectInfo) -> Result<Box<dyn Read + Send>, SourceError> {
-        match &self.locations[object.source] {
-            SourceLocation::Local(_) => local::open(&object.key),
+    pub fn open(&self, object: &ObjectInfo) -> Result<ObjectStream, SourceError> {
+        let failure = SourceFailure::default();
+        let reader = match &self.locations[object.source] {
+            SourceLocation::Local(_) => local::open(&object.key)?,
             SourceLocation::S3 { bucket, .. } => {
                 let s3 = self.s3.as_ref().expect("S3 client exists for s3 sources");
-                Ok(Box::new(s3.open(bucket, &object.key, object.size)))
+                Box::new(s3.open(bucket, &object.key, object.size, failure.clone()))
             }
-        }
+        };
+        Ok(ObjectStream { reader, failure })
+    }
+}
+
+/// An opened object: its bytes, and where a failure of the source behind them is kept.
+pub struct ObjectStream {
+    pub reader: Box<dyn Read + Send>,
+    pub failure: SourceFailure,
+}
+
+/// Where a streamed object's source failure waits for the run. The parser reading the stream
+/// sees only an `io::Error` saying that the source failed; the run takes the typed
+/// [`SourceError`] from here (S3 unavailable is transient, denied is configuration) rather than
+/// calling the object corrupt, without downcasting the `io::Error`.
+#[derive(Clone, Debug, Default)]
+pub struct SourceFailure(Arc<Mutex<Option<SourceError>>>);
+
+impl SourceFailure {
+    /// The source's failure, if the stream ended with one.
+    pub fn take(&self) -> Option<SourceError> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn set(&self, err: SourceError) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
     }
 }
 

@@ -4,13 +4,9 @@
 //! object into rows and rejects through a [`RecordSink`]. Line-oriented formats use
 //! [`crate::lines::for_each_line`]; others (CSV with quoted newlines) read the `BufRead` directly.
 
-use std::any::Any;
 use std::io::{self, BufRead};
 
 use crate::table::{RowWriter, TableSchema};
-
-/// Per-worker state a format accumulates across objects (for derived tables).
-pub type FormatState = Box<dyn Any + Send>;
 
 /// A table computed from the whole date rather than line by line (e.g. one row per server per
 /// day). It lives in the same schema as `--table`, is partitioned by date like it, and is
@@ -24,10 +20,17 @@ pub struct DerivedTable {
 
 /// A job's file format: parses one decompressed object.
 pub trait RecordFormat: Send + Sync + 'static {
+    /// What one parse worker accumulates across its objects for the derived tables (for example
+    /// the pings of `server_daily`); `()` for a format without derived tables. Each worker starts
+    /// from `Default` and the runtime hands every worker's state to
+    /// [`RecordFormat::write_derived`], typed: no downcast can miss.
+    type State: Default + Send;
+
     /// The table the rows go to (data columns; the runtime appends lineage columns).
     fn schema(&self) -> &'static TableSchema;
 
-    /// Reads the whole object, emitting every record as a row or a reject.
+    /// Reads the whole object, emitting every record as a row or a reject, and adding to this
+    /// worker's `state`.
     ///
     /// Return `Err` only when the object as a whole cannot be read (I/O, corrupt compression, a
     /// header that makes every line meaningless); a bad line is a reject, not an error.
@@ -36,6 +39,7 @@ pub trait RecordFormat: Send + Sync + 'static {
         key: &str,
         input: &mut dyn BufRead,
         out: &mut dyn RecordSink,
+        state: &mut Self::State,
     ) -> Result<(), ReadError>;
 
     /// Tables derived from the whole date; none by default.
@@ -43,15 +47,10 @@ pub trait RecordFormat: Send + Sync + 'static {
         &[]
     }
 
-    /// A fresh per-worker state, reachable through [`RecordSink::state`] while reading.
-    fn new_state(&self) -> Option<FormatState> {
-        None
-    }
-
     /// Merges the workers' states and writes the derived tables' rows.
     fn write_derived(
         &self,
-        _states: Vec<FormatState>,
+        _states: Vec<Self::State>,
         _out: &mut dyn DerivedSink,
     ) -> Result<(), ReadError> {
         Ok(())
@@ -85,9 +84,6 @@ pub trait RecordSink {
 
     /// True once the run was interrupted; formats stop early by returning [`ReadError::Cancelled`].
     fn is_cancelled(&self) -> bool;
-
-    /// This worker's format state (see [`RecordFormat::new_state`]).
-    fn state(&mut self) -> Option<&mut (dyn Any + Send)>;
 }
 
 /// Why an object could not be read to the end.
@@ -103,9 +99,11 @@ pub enum ReadError {
     /// The object cannot be interpreted at all (e.g. a CSV header without a required column).
     #[error("{0}")]
     Format(String),
-    /// Writing the parsed rows failed.
+    /// Writing the parsed rows failed. Only a sink returns this, and the sink keeps its own typed
+    /// error for its owner to take (as `std::io::Write::write_fmt` does with `fmt::Error`): the
+    /// format layer cannot name the sink's error types, and a format passes this on unchanged.
     #[error("writing rows failed")]
-    Sink(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Sink,
     /// Scratch space in `$TMPDIR` could not be written or read back (a full disk).
     #[error(transparent)]
     TempSpace(#[from] TempSpaceError),
@@ -114,38 +112,22 @@ pub enum ReadError {
     Cancelled,
 }
 
-/// A spill to `$TMPDIR` failed, typically `ENOSPC`. The message names the directory, its free
-/// and total size (for a sized `emptyDir` on tmpfs, the total is the pod's `sizeLimit`) and
-/// what to do; it is a transient failure (exit 4): a retry starts on an empty scratch volume,
-/// and a day that does not fit gets a message saying which limit to raise.
+/// A spill to `$TMPDIR` failed, typically `ENOSPC`: a transient failure (exit 4), since a retry
+/// starts on an empty scratch volume. The runtime adds the directory, its free and total size and
+/// which limit to raise when it reports it; the format only says what it was doing.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{what} in $TMPDIR ({dir}: {space}) failed; give $TMPDIR more room (the pod's /tmp emptyDir and its sizeLimit) and re-run"
-)]
+#[error("{what} in $TMPDIR failed")]
 pub struct TempSpaceError {
     pub what: String,
-    pub dir: String,
-    pub space: String,
     #[source]
     pub source: io::Error,
 }
 
 impl TempSpaceError {
-    /// `what` (e.g. "server_daily: spilling pings") failed with `source`; measures `$TMPDIR`.
+    /// `what` (e.g. "server_daily: spilling pings") failed with `source`.
     pub fn new(what: impl Into<String>, source: io::Error) -> TempSpaceError {
-        let dir = std::env::temp_dir();
-        let space = match rustix::fs::statvfs(&dir) {
-            Ok(st) => format!(
-                "{} free of {}",
-                crate::summary::human_bytes(st.f_bavail.saturating_mul(st.f_frsize)),
-                crate::summary::human_bytes(st.f_blocks.saturating_mul(st.f_frsize))
-            ),
-            Err(e) => format!("size unknown: {e}"),
-        };
         TempSpaceError {
             what: what.into(),
-            dir: dir.display().to_string(),
-            space,
             source,
         }
     }

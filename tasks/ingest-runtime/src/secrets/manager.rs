@@ -24,7 +24,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use crate::aws_error::{AwsProblem, CauseChain, CredentialsProblem};
 
 use crate::error::FailureKind;
-use crate::secret::Secret;
+use crate::secrets::Secret;
 
 /// `<VAR>_SECRET_ID`: the Secrets Manager secret (ARN or name) holding `<VAR>`'s value.
 pub const ID_SUFFIX: &str = "_SECRET_ID";
@@ -174,7 +174,7 @@ pub async fn client() -> Result<aws_sdk_secretsmanager::Client, String> {
         .operation_attempt_timeout(Duration::from_secs(15))
         .build();
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::source::s3::https_client())
+        .http_client(crate::aws_client::https_client())
         .retry_config(retry)
         .timeout_config(timeouts)
         .load()

@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use crate::error::FailureKind;
 use crate::lake::TableName;
-use crate::table::Column;
-use crate::time::Date;
+use ingest_format::table::Column;
+use ingest_format::time::Date;
 
 pub use snowflake::{Credentials, SnowflakeClient};
 
@@ -89,7 +89,7 @@ pub fn redacted_url(value: &str) -> String {
 }
 
 fn redact(value: &str, depth: u8) -> String {
-    use crate::secret::REDACTED;
+    use crate::secrets::REDACTED;
     let plain = |s: &str| {
         s.len() <= 255
             && s.bytes()
@@ -530,6 +530,24 @@ pub fn load_statements(config: &SnowflakeConfig, plan: &LoadPlan) -> Vec<Stateme
     out
 }
 
+/// Why the last attempt of a Snowflake request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    /// No answer: refused, reset, timed out, TLS. The request URL is stripped (it names the
+    /// account, and a login URL carries the user).
+    #[error(transparent)]
+    Transport(reqwest::Error),
+    /// A retryable status (408, 429, 5xx).
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// A success status whose body is not JSON.
+    #[error("HTTP {status} with a body that is not JSON ({source})")]
+    NotJson {
+        status: u16,
+        source: serde_json::Error,
+    },
+}
+
 /// Why the warehouse load failed. Messages carry Snowflake's error code and message, never a
 /// credential.
 #[derive(Debug, thiserror::Error)]
@@ -540,7 +558,7 @@ pub enum WarehouseError {
         what: String,
         attempts: u32,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: AttemptError,
     },
     #[error(
         "Snowflake rejected the login of user {user}: {code}: {message} (check SNOWFLAKE_USER, the key or password, the role and the warehouse)"
@@ -889,7 +907,7 @@ fn check_copied(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::ColumnType;
+    use ingest_format::table::ColumnType;
 
     fn config() -> SnowflakeConfig {
         SnowflakeConfig::parse(

@@ -1,39 +1,26 @@
-//! Mattermost failure alerts: one incoming-webhook post when a run fails.
+//! The failure alert: one Mattermost post when a run fails.
 //!
 //! The post is one message attachment (red bar, title, fields) whose text carries the full error
 //! chain, up to [`crate::run::SAMPLE_REJECTS`] sample rejected lines and the command that re-runs
-//! the date. Everything in it that comes from outside the code (error messages, object keys, raw
-//! lines, options, Airflow context) is treated as untrusted:
-//!
-//! * every `@` is followed by a zero-width space, so `@channel`, `@all`, `@here` or `@someone`
-//!   never notify anyone;
-//! * text outside code blocks has its markdown characters backslash-escaped, and text inside code
-//!   blocks never contains two backticks in a row, so it cannot close the fence;
-//! * control characters and invisible or bidirectional formatting characters are shown as
-//!   `\u{..}` escapes;
-//! * every value is bounded, and the whole JSON payload stays under [`MAX_PAYLOAD_BYTES`]
-//!   (Mattermost's post limit is 16383 characters): when it would not, the attachment text is cut
-//!   with a "… (truncated, N more bytes)" note while the title and the fields are kept;
-//! * the webhook URL (and its path and token) is replaced by `[redacted]` wherever it appears.
-//!
-//! Sending: one `reqwest` client (rustls with the ring provider, roots from the platform
-//! verifier, i.e. the system store such as `/etc/ssl/certs/ca-certificates.crt`), a time limit
-//! per attempt and across attempts, retries with backoff on transport errors, 5xx, 408 and 429.
-//! Other 4xx (a wrong or revoked webhook) are not retried. [`AlertError`] never contains the URL,
-//! so it is safe to log.
+//! the date. Every value in it goes through the sanitizer of [`super::mattermost`] (mentions
+//! cannot ping, markdown escaped, code fences cannot be closed, the webhook URL redacted), every
+//! value is bounded, and the whole JSON payload stays under [`MAX_PAYLOAD_BYTES`] (Mattermost's
+//! post limit is 16383 characters): when it would not, the attachment text is cut with a
+//! "… (truncated, N more bytes)" note while the title and the fields are kept. It is sent with
+//! [`super::mattermost::post_json`].
 
 use std::fmt::Write as _;
-use std::sync::Once;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::secret::{REDACTED, Secret};
+use super::mattermost::{
+    DEFAULT_USERNAME, Redactor, WebhookError, WebhookPolicy, code_block, code_line, inline,
+    link_destination, plain,
+};
+use crate::secrets::Secret;
 
 /// The attachment bar colour.
 pub const ALERT_COLOR: &str = "#d24b4e";
-/// Post username when none is configured (`--alert-username` / `MATTERMOST_USERNAME`).
-pub const DEFAULT_USERNAME: &str = "ingest-bot";
 /// Upper bound of the JSON payload in bytes; Mattermost rejects or splits posts over 16383
 /// characters, and characters are never more than bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 16_000;
@@ -50,12 +37,6 @@ const CHAIN_BYTES: usize = 6_000;
 const RERUN_BYTES: usize = 3_000;
 const FIELD_BYTES: usize = 300;
 const TITLE_BYTES: usize = 300;
-const LINK_BYTES: usize = 2_000;
-/// The answer's body quoted in [`AlertError::Http`].
-const SNIPPET_BYTES: usize = 200;
-/// Longest pause between attempts, whatever `Retry-After` says.
-const MAX_PAUSE: Duration = Duration::from_secs(5);
-
 /// A rejected line quoted in the alert.
 #[derive(Clone, Debug)]
 pub struct SampleReject {
@@ -68,7 +49,7 @@ pub struct SampleReject {
 /// Where and how failure alerts are posted.
 ///
 /// `Debug` is safe: the webhook URL is a [`Secret`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct AlertConfig {
     /// Incoming-webhook URL; `None` = alerts are off ([`AlertOutcome::NotConfigured`]).
     pub webhook_url: Option<Secret>,
@@ -78,33 +59,8 @@ pub struct AlertConfig {
     pub icon_url: Option<String>,
     /// Channel override (default: the webhook's channel).
     pub channel: Option<String>,
-    /// Time limit of one attempt, from connecting to the end of the answer (default 10 s).
-    pub timeout: Duration,
-    /// Time limit for establishing the connection of one attempt (default 5 s).
-    pub connect_timeout: Duration,
-    /// Attempts in all, at least 1 (default 3).
-    pub attempts: u32,
-    /// Pause before the first retry, doubled for each next one (default 500 ms).
-    pub backoff: Duration,
-    /// Time limit across all attempts and pauses (default 25 s), so that a hanging webhook
-    /// cannot keep an interrupted pod past Kubernetes' default 30 s termination grace period.
-    pub total_timeout: Duration,
-}
-
-impl Default for AlertConfig {
-    fn default() -> Self {
-        AlertConfig {
-            webhook_url: None,
-            username: None,
-            icon_url: None,
-            channel: None,
-            timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            attempts: 3,
-            backoff: Duration::from_millis(500),
-            total_timeout: Duration::from_secs(25),
-        }
-    }
+    /// Time limits and attempts of the post.
+    pub policy: WebhookPolicy,
 }
 
 /// The Airflow task the run belongs to, from the variables the DAGs pass to the pod.
@@ -233,6 +189,19 @@ pub fn decide(
     }
 }
 
+/// Posts the failure alert for `failure` when a webhook is configured (see
+/// [`super::mattermost::post_json`] for the retries).
+pub async fn send_failure_alert(
+    cfg: &AlertConfig,
+    failure: &Failure,
+) -> Result<AlertOutcome, WebhookError> {
+    let Some(url) = &cfg.webhook_url else {
+        return Ok(AlertOutcome::NotConfigured);
+    };
+    super::mattermost::post_json(url, payload_json(cfg, failure), &cfg.policy).await?;
+    Ok(AlertOutcome::Sent)
+}
+
 /// What [`send_failure_alert`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AlertOutcome {
@@ -240,202 +209,6 @@ pub enum AlertOutcome {
     Sent,
     /// No webhook URL is configured; nothing was sent.
     NotConfigured,
-}
-
-/// Why the alert could not be posted. Never contains the webhook URL: safe to log.
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    #[error("the Mattermost webhook URL (MATTERMOST_WEBHOOK_URL) is not a valid http(s) URL")]
-    InvalidUrl,
-    #[error("cannot set up the HTTP client for the Mattermost webhook: {0}")]
-    Client(String),
-    #[error(
-        "the Mattermost webhook answered HTTP {status} (attempt {attempts} of at most {max_attempts}){}",
-        colon_prefixed(.body_snippet)
-    )]
-    Http {
-        status: u16,
-        /// The start of the answer's body, single line, URL redacted.
-        body_snippet: String,
-        attempts: u32,
-        max_attempts: u32,
-    },
-    #[error(
-        "cannot reach the Mattermost webhook (attempt {attempts} of at most {max_attempts}): {message}"
-    )]
-    Transport {
-        /// The transport error's chain, without the URL.
-        message: String,
-        attempts: u32,
-        max_attempts: u32,
-    },
-}
-
-fn colon_prefixed(s: &str) -> String {
-    if s.is_empty() {
-        String::new()
-    } else {
-        format!(": {s}")
-    }
-}
-
-impl AlertError {
-    /// Attempts made before giving up (0 when none was made).
-    pub fn attempts(&self) -> u32 {
-        match self {
-            AlertError::InvalidUrl | AlertError::Client(_) => 0,
-            AlertError::Http { attempts, .. } | AlertError::Transport { attempts, .. } => *attempts,
-        }
-    }
-}
-
-/// Posts the failure alert for `failure` when a webhook is configured.
-///
-/// Retries transport errors, timeouts, 5xx, 408 and 429 with backoff, within
-/// `cfg.attempts` and `cfg.total_timeout`; other answers fail at once.
-pub async fn send_failure_alert(
-    cfg: &AlertConfig,
-    failure: &Failure,
-) -> Result<AlertOutcome, AlertError> {
-    let Some(secret) = &cfg.webhook_url else {
-        return Ok(AlertOutcome::NotConfigured);
-    };
-    let redactor = Redactor::new(Some(secret));
-    let url = reqwest::Url::parse(secret.expose().trim()).map_err(|_| AlertError::InvalidUrl)?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(AlertError::InvalidUrl);
-    }
-    let body = payload_json(cfg, failure);
-
-    ensure_crypto_provider();
-    let client = reqwest::Client::builder()
-        .connect_timeout(cfg.connect_timeout)
-        // A webhook does not redirect; following one could send the post elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("ingest-runtime/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AlertError::Client(describe_transport(e, &redactor)))?;
-
-    let max_attempts = cfg.attempts.max(1);
-    let started = Instant::now();
-    let mut backoff = cfg.backoff;
-    let mut last = None;
-    for attempt in 1..=max_attempts {
-        let remaining = cfg.total_timeout.saturating_sub(started.elapsed());
-        if remaining.is_zero() {
-            break;
-        }
-        let result = client
-            .post(url.clone())
-            .timeout(cfg.timeout.min(remaining))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        let mut retry_after = None;
-        let (err, retryable) = match result {
-            Ok(resp) if resp.status().is_success() => return Ok(AlertOutcome::Sent),
-            Ok(resp) => {
-                let status = resp.status();
-                retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let body_snippet = read_snippet(resp, &redactor).await;
-                let retryable = status.is_server_error()
-                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                    || status == reqwest::StatusCode::REQUEST_TIMEOUT;
-                let err = AlertError::Http {
-                    status: status.as_u16(),
-                    body_snippet,
-                    attempts: attempt,
-                    max_attempts,
-                };
-                (err, retryable)
-            }
-            Err(e) => {
-                // No answer (refused, reset, timed out, TLS failure): the post most likely did
-                // not arrive, and a duplicate alert is better than none.
-                let retryable = !e.is_builder() && !e.is_redirect();
-                let err = AlertError::Transport {
-                    message: describe_transport(e, &redactor),
-                    attempts: attempt,
-                    max_attempts,
-                };
-                (err, retryable)
-            }
-        };
-        if !retryable || attempt == max_attempts {
-            return Err(err);
-        }
-        let pause = retry_after.unwrap_or(backoff).min(MAX_PAUSE);
-        if started.elapsed() + pause >= cfg.total_timeout {
-            return Err(err);
-        }
-        tracing::warn!(
-            attempt,
-            max_attempts,
-            retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
-            error = %err,
-            "failure alert not posted; retrying"
-        );
-        last = Some(err);
-        tokio::time::sleep(pause).await;
-        backoff = backoff.saturating_mul(2);
-    }
-    Err(last.unwrap_or(AlertError::Transport {
-        message: "no time left for an attempt".into(),
-        attempts: 0,
-        max_attempts,
-    }))
-}
-
-/// reqwest needs a process-wide rustls provider (the `rustls-no-provider` feature): install ring
-/// unless one is installed already.
-fn ensure_crypto_provider() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Err = another thread installed one meanwhile: fine either way.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-    });
-}
-
-/// A transport error's message chain, without the URL, on one bounded line.
-fn describe_transport(err: reqwest::Error, redactor: &Redactor) -> String {
-    let timed_out = err.is_timeout();
-    let err = err.without_url();
-    let mut text = crate::error::error_chain(&err).join(": ");
-    if timed_out && !text.contains("timed out") {
-        text.push_str(" (timed out)");
-    }
-    log_line(&redactor.apply(&text), 500)
-}
-
-/// The start of an error answer's body, for the error message.
-async fn read_snippet(mut resp: reqwest::Response, redactor: &Redactor) -> String {
-    let mut buf = Vec::new();
-    while buf.len() < 4 * SNIPPET_BYTES {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
-    log_line(&redactor.apply(&text), SNIPPET_BYTES)
-}
-
-/// One line for logs and error messages: whitespace collapsed, control characters escaped.
-fn log_line(s: &str, max_bytes: usize) -> String {
-    let mut out = String::new();
-    let cut = sanitize_into(&mut out, s.trim(), Mode::Plain, max_bytes);
-    if cut < s.trim().len() {
-        out.push('…');
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,186 +509,10 @@ fn truncate_inline(mut s: String, max: usize) -> String {
     s
 }
 
-/// A URL usable as a markdown link destination: http(s), no whitespace or control characters,
-/// with the characters that could end the destination or form a mention percent-encoded.
-fn link_destination(url: &str) -> Option<String> {
-    let url = url.trim();
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://"))
-        || url.len() > LINK_BYTES
-        || url
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || invisible(c))
-    {
-        return None;
-    }
-    let mut out = String::with_capacity(url.len());
-    for c in url.chars() {
-        match c {
-            '(' | ')' | '<' | '>' | '@' | '`' | '"' | '\\' | '[' | ']' | '{' | '}' | '|' | '^' => {
-                let _ = write!(out, "%{:02X}", c as u32);
-            }
-            _ => out.push(c),
-        }
-    }
-    Some(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Untrusted text
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// One line of markdown (title, fields): markdown characters escaped.
-    Inline,
-    /// One line of plain text (notification fallback, username, logs).
-    Plain,
-    /// One line inside a code block.
-    CodeLine,
-    /// Lines inside a code block.
-    CodeBlock,
-}
-
-/// Characters that are invisible or reorder text: shown as escapes so nothing hides or spoofs.
-fn invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{2028}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}'
-        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
-}
-
-/// Appends `s` made safe for `mode` to `out`, stopping before `out` would grow past `max_bytes`.
-/// Returns how many bytes of `s` were used.
-fn sanitize_into(out: &mut String, s: &str, mode: Mode, max_bytes: usize) -> usize {
-    let start = out.len();
-    let mut piece = String::with_capacity(16);
-    let mut prev_backtick = false;
-    for (i, c) in s.char_indices() {
-        piece.clear();
-        match c {
-            '@' => piece.push_str("@\u{200B}"),
-            '\n' if mode == Mode::CodeBlock => piece.push('\n'),
-            '\t' if mode == Mode::CodeBlock => piece.push_str("    "),
-            '\r' if mode == Mode::CodeBlock => {}
-            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => piece.push(' '),
-            '`' if matches!(mode, Mode::CodeLine | Mode::CodeBlock) => {
-                if prev_backtick {
-                    piece.push('\u{200B}');
-                }
-                piece.push('`');
-            }
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '~' | '|'
-                if mode == Mode::Inline =>
-            {
-                piece.push('\\');
-                piece.push(c);
-            }
-            c if c.is_control() || invisible(c) => {
-                let _ = write!(piece, "\\u{{{:x}}}", c as u32);
-            }
-            c => piece.push(c),
-        }
-        if out.len() - start + piece.len() > max_bytes {
-            return i;
-        }
-        out.push_str(&piece);
-        prev_backtick = c == '`';
-    }
-    s.len()
-}
-
-fn inline(s: &str, max_bytes: usize) -> String {
-    let mut out = String::new();
-    if sanitize_into(&mut out, s, Mode::Inline, max_bytes) < s.len() {
-        out.push('…');
-    }
-    out
-}
-
-fn plain(s: &str, max_bytes: usize) -> String {
-    let mut out = String::new();
-    if sanitize_into(&mut out, s, Mode::Plain, max_bytes) < s.len() {
-        out.push('…');
-    }
-    out
-}
-
-fn code_line(s: &str, max_bytes: usize) -> String {
-    let mut out = String::new();
-    if sanitize_into(&mut out, s, Mode::CodeLine, max_bytes) < s.len() {
-        out.push('…');
-    }
-    out
-}
-
-fn code_block(s: &str, max_bytes: usize) -> String {
-    let mut out = String::new();
-    let used = sanitize_into(&mut out, s, Mode::CodeBlock, max_bytes);
-    if used < s.len() {
-        let _ = write!(out, "\n… (truncated, {} more bytes)", s.len() - used);
-    }
-    out
-}
-
-/// Replaces the webhook URL, and the parts of it that identify the hook, with `[redacted]`.
-struct Redactor {
-    needles: Vec<String>,
-}
-
-impl Redactor {
-    fn new(secret: Option<&Secret>) -> Redactor {
-        let mut needles = Vec::new();
-        if let Some(secret) = secret {
-            let raw = secret.expose().trim();
-            let mut add = |s: &str, min: usize| {
-                if s.len() >= min && !needles.iter().any(|n| n == s) {
-                    needles.push(s.to_owned());
-                }
-            };
-            add(raw, 1);
-            add(raw.trim_end_matches('/'), 1);
-            let rest = raw.split_once("://").map_or(raw, |(_, rest)| rest);
-            add(rest, 8);
-            if let Some(slash) = rest.find('/') {
-                // "/hooks/<token>" and the query: what makes the URL a credential.
-                add(&rest[slash..], 8);
-                for part in rest[slash..].split(['/', '?', '&', '=', '#']) {
-                    add(part, 12);
-                }
-                // user:password@ in the authority.
-                if let Some((userinfo, _)) = rest[..slash].rsplit_once('@') {
-                    add(userinfo, 4);
-                }
-            }
-            if let Ok(url) = reqwest::Url::parse(raw) {
-                add(url.as_str(), 1);
-                add(url.as_str().trim_end_matches('/'), 1);
-                if let Some(pw) = url.password() {
-                    add(pw, 4);
-                }
-            }
-            // Longest first, so a whole URL is replaced before its parts.
-            needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        }
-        Redactor { needles }
-    }
-
-    fn apply<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {
-        let mut out = std::borrow::Cow::Borrowed(s);
-        for needle in &self.needles {
-            if out.contains(needle.as_str()) {
-                out = std::borrow::Cow::Owned(out.replace(needle.as_str(), REDACTED));
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::REDACTED;
     use serde_json::Value;
 
     const WEBHOOK: &str = "https://chat.example.com/hooks/SENTINELhooktoken0123456789";
@@ -1432,65 +1029,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn redactor_parts() {
-        let r = Redactor::new(Some(&Secret::from(
-            "https://user:pa55word@mm.example.com/hooks/abcdefghijklmnop?x=1".to_owned(),
-        )));
-        assert_eq!(r.apply("pa55word"), REDACTED);
-        assert_eq!(r.apply("id abcdefghijklmnop!"), "id [redacted]!");
-        assert_eq!(
-            r.apply("url https://user:pa55word@mm.example.com/hooks/abcdefghijklmnop?x=1 end"),
-            "url [redacted] end"
-        );
-        // Short, common parts are not treated as secret.
-        assert_eq!(
-            r.apply("hooks x=1 mm.example.com"),
-            "hooks x=1 mm.example.com"
-        );
-        assert_eq!(Redactor::new(None).apply("anything"), "anything");
-    }
-
-    #[test]
-    fn link_destinations() {
-        assert_eq!(
-            link_destination("HTTPS://a.example/x?y=(1)@z").as_deref(),
-            Some("HTTPS://a.example/x?y=%281%29%40z")
-        );
-        assert_eq!(link_destination("ftp://a.example"), None);
-        assert_eq!(link_destination("https://a.example/x y"), None);
-        assert_eq!(link_destination("https://a.example/\u{202e}"), None);
-    }
-
-    #[test]
-    fn error_display_is_safe_and_informative() {
-        let e = AlertError::Http {
-            status: 400,
-            body_snippet: "Invalid webhook".into(),
-            attempts: 1,
-            max_attempts: 3,
-        };
-        assert_eq!(
-            e.to_string(),
-            "the Mattermost webhook answered HTTP 400 (attempt 1 of at most 3): Invalid webhook"
-        );
-        assert_eq!(e.attempts(), 1);
-        assert!(
-            AlertError::InvalidUrl
-                .to_string()
-                .contains("MATTERMOST_WEBHOOK_URL")
-        );
-    }
-
-    #[test]
-    fn log_lines_are_single_bounded_lines() {
-        assert_eq!(log_line(" a\nb\u{1b} ", 100), r"a b\u{1b}");
-        assert_eq!(
-            log_line(&"x".repeat(50), 10),
-            format!("{}…", "x".repeat(10))
-        );
-    }
-
     #[tokio::test]
     async fn not_configured_sends_nothing() {
         let outcome = send_failure_alert(&AlertConfig::default(), &failure())
@@ -1506,7 +1044,7 @@ mod tests {
             ..AlertConfig::default()
         };
         let err = send_failure_alert(&c, &failure()).await.unwrap_err();
-        assert!(matches!(err, AlertError::InvalidUrl));
+        assert!(matches!(err, WebhookError::InvalidUrl));
         assert!(!format!("{err} {err:?}").contains("SENTINEL"));
     }
 }

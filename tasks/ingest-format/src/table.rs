@@ -27,7 +27,7 @@ pub enum ColumnType {
 
 impl ColumnType {
     /// The Parquet message-type fragment for a nullable column of this type.
-    pub(crate) fn parquet_decl(self) -> &'static str {
+    pub fn parquet_decl(self) -> &'static str {
         match self {
             ColumnType::Text => "BYTE_ARRAY {} (STRING)",
             ColumnType::Int32 => "INT32 {}",
@@ -139,7 +139,7 @@ pub static REJECTS_SCHEMA: TableSchema = TableSchema {
 
 /// Buffered values of one column: values plus Parquet definition levels (1 = present, 0 = NULL).
 #[derive(Debug)]
-pub(crate) enum ColumnValues {
+pub enum ColumnValues {
     Text { bytes: Vec<u8>, ends: Vec<u32> },
     Int32(Vec<i32>),
     Int64(Vec<i64>),
@@ -148,10 +148,10 @@ pub(crate) enum ColumnValues {
 }
 
 #[derive(Debug)]
-pub(crate) struct ColumnBuffer {
-    pub(crate) ty: ColumnType,
-    pub(crate) values: ColumnValues,
-    pub(crate) defs: Vec<i16>,
+pub struct ColumnBuffer {
+    pub ty: ColumnType,
+    pub values: ColumnValues,
+    pub defs: Vec<i16>,
 }
 
 impl ColumnBuffer {
@@ -202,15 +202,15 @@ impl ColumnBuffer {
 /// A batch of rows in columnar form: the data columns of one schema followed by extra columns.
 #[derive(Debug)]
 pub struct RowBatch {
-    pub(crate) columns: Vec<ColumnBuffer>,
-    pub(crate) rows: usize,
+    pub columns: Vec<ColumnBuffer>,
+    pub rows: usize,
     /// Number of leading columns written by the format (the rest are filled by the runtime).
     data_columns: usize,
 }
 
 impl RowBatch {
     /// A batch for `data` columns followed by `extra` columns.
-    pub(crate) fn new(data: &[Column], extra: &[Column]) -> Self {
+    pub fn new(data: &[Column], extra: &[Column]) -> Self {
         RowBatch {
             columns: data
                 .iter()
@@ -232,17 +232,17 @@ impl RowBatch {
     }
 
     /// Approximate heap bytes held by the buffered values (drives row-group flushing).
-    pub(crate) fn approx_bytes(&self) -> usize {
+    pub fn approx_bytes(&self) -> usize {
         self.columns.iter().map(ColumnBuffer::approx_bytes).sum()
     }
 
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.columns.iter_mut().for_each(ColumnBuffer::clear);
         self.rows = 0;
     }
 
     /// Start a row. Write every column in schema order, then call [`RowWriter::finish`].
-    pub(crate) fn start_row(&mut self) -> RowWriter<'_> {
+    pub fn start_row(&mut self) -> RowWriter<'_> {
         RowWriter {
             batch: self,
             next: 0,
@@ -352,7 +352,7 @@ impl RowWriter<'_> {
     }
 
     /// Ends the data part of the row. Panics if a data column was left unwritten.
-    pub(crate) fn finish_data(&mut self) {
+    pub fn finish_data(&mut self) {
         assert!(
             self.next == self.batch.data_columns,
             "row wrote {} values but the schema has {} columns",
@@ -362,7 +362,7 @@ impl RowWriter<'_> {
     }
 
     /// Ends the row (data and extra columns).
-    pub(crate) fn finish(self) {
+    pub fn finish(self) {
         assert!(
             self.next == self.batch.columns.len(),
             "row wrote {} values but the batch has {} columns",

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+pub mod manager;
+
 /// What a secret prints as, everywhere.
 pub const REDACTED: &str = "[redacted]";
 

@@ -747,6 +747,11 @@ def test_too_many_rejects_one_alert_no_retry_and_the_rerun_command_works(
     (post,) = alerts(hook)
     assert source_of(post) == "binary"
     text = text_of(post)
+    # The notification names the deployment; the Airflow re-run is the exact clear command
+    # (tests/test_runbook.py runs that form against a real Airflow database).
+    assert "**push-logs** load\\_us (push\\_proxy.logs\\_us\\_new) failed for" in post["text"]
+    clear = f"airflow tasks clear ingest_push_logs -t load_us -s {DATE} -e {DATE}T23:59:59 -y"
+    assert clear in text, text
     # The re-run command, as posted, in the same pod environment, with the threshold the alert
     # says would pass (in the command, or next to it).
     command = rerun_command(text)

@@ -276,6 +276,27 @@ fn to_json(payload: &Payload, redactor: &Redactor) -> String {
     redactor.apply(&json).into_owned()
 }
 
+/// `airflow tasks clear` for this DAG, task and date, when the run came from Airflow. `-t` is
+/// the bare task id: Airflow 3 matches it as a substring (an anchored regex selects nothing),
+/// and the DAGs refuse task ids that contain one another. `-s`/`-e` cover the whole day, since
+/// a run's logical date is the schedule's time on that day.
+fn airflow_clear_command(f: &Failure) -> Option<String> {
+    let airflow = f.airflow.as_ref()?;
+    let safe = |v: &str| {
+        !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let dag = airflow.dag_id.as_deref().filter(|d| safe(d))?;
+    let task = airflow.task_id.as_deref().filter(|t| safe(t))?;
+    let date = f.date.as_str();
+    let is_date = date.len() == 10 && date.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    is_date.then(|| format!("airflow tasks clear {dag} -t {task} -s {date} -e {date}T23:59:59 -y"))
+}
+
+/// Longest task id or table in the title, so "failed for <date>: <kind>" always fits.
+const TITLE_PART_BYTES: usize = 64;
+
 fn build_payload(cfg: &AlertConfig, f: &Failure, r: &Redactor) -> Payload {
     let job = inline(&r.apply(&f.job), FIELD_BYTES);
     let date = inline(&r.apply(&f.date), FIELD_BYTES);
@@ -285,10 +306,27 @@ fn build_payload(cfg: &AlertConfig, f: &Failure, r: &Redactor) -> Payload {
     } else {
         format!(" for {date}")
     };
-    let title = truncate_inline(format!("{job} failed{when}: {kind}"), TITLE_BYTES);
+    // On-call reads which deployment broke from the title: the Airflow task (`load_eu`) and the
+    // table (`push_proxy.logs_eu_new`) name it.
+    let task = f
+        .airflow
+        .as_ref()
+        .and_then(|a| a.task_id.as_deref())
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| format!(" {}", inline(&r.apply(t), TITLE_PART_BYTES)))
+        .unwrap_or_default();
+    let table = if f.table.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", inline(&r.apply(&f.table), TITLE_PART_BYTES))
+    };
+    let title = truncate_inline(
+        format!("{job}{task}{table} failed{when}: {kind}"),
+        TITLE_BYTES,
+    );
     let text = truncate_inline(
         format!(
-            ":rotating_light: **{job}** failed{when}: {kind} (exit {})",
+            ":rotating_light: **{job}**{task}{table} failed{when}: {kind} (exit {})",
             f.exit_code
         ),
         TITLE_BYTES,
@@ -426,6 +464,11 @@ fn body(f: &Failure, r: &Redactor) -> String {
         out.push_str("```\n");
     }
 
+    if let Some(clear) = airflow_clear_command(f) {
+        out.push_str("**Re-run from Airflow** (the task's Clear in the Grid view, or)\n```sh\n");
+        out.push_str(&code_block(&r.apply(&clear), RERUN_BYTES));
+        out.push_str("\n```\n");
+    }
     if !f.rerun_command.trim().is_empty() {
         out.push_str("**Re-run**\n```sh\n");
         out.push_str(&code_block(&r.apply(f.rerun_command.trim()), RERUN_BYTES));
@@ -586,7 +629,10 @@ mod tests {
         assert!(!text.contains('\n'));
         let a = attachment(&v);
         assert_eq!(a["color"], "#d24b4e");
-        assert_eq!(a["title"], "push-logs failed for 2026-11-20: data error");
+        assert_eq!(
+            a["title"],
+            "push-logs (push\\_proxy.logs\\_us\\_new) failed for 2026-11-20: data error"
+        );
         assert!(a["fallback"].as_str().unwrap().contains("corrupt"));
         assert_eq!(field(&v, "Job"), Some("push-logs"));
         assert_eq!(field(&v, "Date"), Some("2026-11-20"));
@@ -728,6 +774,61 @@ mod tests {
                 "{kind:?} try {try_number:?} of {max_tries:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_title_names_the_deployment_and_airflow_gets_its_clear_command() {
+        let mut f = failure();
+        f.table = "push_proxy.logs_eu_new".into();
+        f.airflow = Some(AirflowContext {
+            dag_id: Some("ingest_push_logs".into()),
+            task_id: Some("load_eu".into()),
+            dag_run_id: Some("scheduled__2026-11-20T01:30:00+00:00".into()),
+            try_number: Some("3".into()),
+            log_url: None,
+        });
+        let r = Redactor::new(None);
+        let payload = build_payload(&AlertConfig::default(), &f, &r);
+        assert!(
+            payload.attachments[0].title.starts_with(
+                "push-logs load\\_eu (push\\_proxy.logs\\_eu\\_new) failed for 2026-11-20"
+            ),
+            "{}",
+            payload.attachments[0].title
+        );
+        assert!(
+            payload
+                .text
+                .contains("**push-logs** load\\_eu (push\\_proxy.logs\\_eu\\_new) failed"),
+            "{}",
+            payload.text
+        );
+        let body = &payload.attachments[0].text;
+        let clear = "airflow tasks clear ingest_push_logs -t load_eu -s 2026-11-20 -e 2026-11-20T23:59:59 -y";
+        assert!(body.contains(clear), "{body}");
+        // Before the binary's own re-run: on-call re-runs from Airflow first.
+        assert!(
+            body.find(clear).unwrap() < body.find("**Re-run**").unwrap(),
+            "{body}"
+        );
+
+        // Outside Airflow (no context) there is no Airflow command, and nothing odd is quoted.
+        f.airflow = None;
+        let body = build_payload(&AlertConfig::default(), &f, &r).attachments[0]
+            .text
+            .clone();
+        assert!(!body.contains("airflow tasks clear"), "{body}");
+        f.airflow = Some(AirflowContext {
+            dag_id: Some("ingest; rm -rf /".into()),
+            task_id: Some("load_eu".into()),
+            dag_run_id: None,
+            try_number: None,
+            log_url: None,
+        });
+        let body = build_payload(&AlertConfig::default(), &f, &r).attachments[0]
+            .text
+            .clone();
+        assert!(!body.contains("airflow tasks clear"), "{body}");
     }
 
     #[test]
@@ -951,7 +1052,12 @@ mod tests {
         assert!(json.len() <= MAX_PAYLOAD_BYTES, "{} bytes", json.len());
         let v: Value = serde_json::from_str(&json).unwrap();
         let a = attachment(&v);
-        assert_eq!(a["title"], "push-logs failed for 2026-11-20: data error");
+        let title = a["title"].as_str().unwrap();
+        assert!(title.starts_with("push-logs "), "{title}");
+        assert!(
+            title.ends_with(" failed for 2026-11-20: data error"),
+            "{title}"
+        );
         assert_eq!(field(&v, "Files read"), Some("3 of 7"));
         assert!(field(&v, "Table").unwrap().len() <= FIELD_BYTES + 3);
         assert!(field(&v, "Try").is_some());

@@ -214,6 +214,8 @@ impl<'r> CsvReader<'r> {
                     Err(e) => return Err(self.io_error(e)),
                 }
             };
+            // Needs the first fill to hold 3 bytes: the runtime's reader guarantees it
+            // (ingest_runtime::sniff), whatever the stream's first chunk.
             if buf.starts_with(BOM) {
                 self.input.consume(BOM.len());
             }

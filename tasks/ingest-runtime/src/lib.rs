@@ -30,6 +30,7 @@ pub mod panics;
 pub mod retry;
 pub mod run;
 pub mod secrets;
+pub mod sniff;
 pub mod source;
 pub mod summary;
 pub mod warehouse;

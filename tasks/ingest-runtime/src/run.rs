@@ -1,7 +1,7 @@
 //! One run: list the date's objects, parse them on parallel workers, write the partitions aside,
 //! check the reject ratio, then commit (or commit nothing).
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,7 @@ use crate::aws_client::S3Options;
 use crate::error::RunError;
 use crate::lake::{Lake, LakeError, LakeLocation, PartWriter, RunStaging, TableName};
 use crate::notify::alert::SampleReject;
+use crate::sniff::SniffReader;
 use crate::source::{
     KeySelection, ObjectInfo, ObjectStream, SourceFailure, SourceLocation, Sources,
 };
@@ -516,7 +517,9 @@ fn read_one<F: RecordFormat>(
         inner: reader,
         counter: &sink.counters.bytes_compressed,
     };
-    let mut buffered = BufReader::with_capacity(64 * 1024, compressed);
+    // The gzip magic is 2 bytes and a CSV byte-order mark 3: both readers' first fill holds at
+    // least 4 bytes whatever the stream's first chunk (crate::sniff).
+    let mut buffered = SniffReader::with_capacity(64 * 1024, 4, compressed);
     let gzip = buffered
         .fill_buf()
         .map_err(|e| object_io_error(&object.key, 0, e, &failure))?
@@ -530,7 +533,7 @@ fn read_one<F: RecordFormat>(
         inner: decoded,
         counter: &sink.counters.bytes_uncompressed,
     };
-    let mut input = BufReader::with_capacity(256 * 1024, uncompressed);
+    let mut input = SniffReader::with_capacity(256 * 1024, 4, uncompressed);
     sink.key.clear();
     sink.key.push_str(&object.key);
     let result = format.read_object(&object.key, &mut input, sink, state);

@@ -594,6 +594,7 @@ fn run_config(
             force_path_style: args.s3_force_path_style,
             max_attempts: args.s3_max_attempts,
         },
+        lake_lease: std::time::Duration::from_secs(args.lake_lease_seconds),
     })
 }
 
@@ -673,6 +674,9 @@ fn rerun_command(
     }
     if args.s3_max_attempts != 5 {
         parts.push(format!("--s3-max-attempts {}", args.s3_max_attempts));
+    }
+    if args.lake_lease_seconds != 60 {
+        parts.push(format!("--lake-lease-seconds {}", args.lake_lease_seconds));
     }
     parts.join(" ")
 }

@@ -77,6 +77,36 @@ pub enum LakeError {
     /// A run id that cannot name a staging directory or object (see [`validate_run_id`]).
     #[error("{0}")]
     BadRunId(String),
+    /// Another run of the date holds its lease on the S3 lake and kept renewing it.
+    #[error(
+        "another run of this date (run id {holder}) is writing it and holds its lease {lease}; waited {waited} s (twice the lease's {ttl} s). This run wrote nothing; re-run the date once that run has ended"
+    )]
+    Busy {
+        lease: String,
+        holder: String,
+        ttl: u64,
+        waited: u64,
+    },
+    /// Another run took this run's lease over (this run did not renew it for its time to live).
+    #[error(
+        "lost the lease {lease} to run {holder} (this run could not renew it within {ttl} s): that run now owns the date; this run changed nothing more and stopped. Re-run the date if that run fails"
+    )]
+    LeaseLost {
+        lease: String,
+        holder: String,
+        ttl: u64,
+    },
+    /// A manifest changed under the run that held the date's lease: another run wrote it.
+    #[error(
+        "{key} was changed by another run while this run held the date's lease; this run did not replace it. Re-run the date"
+    )]
+    ManifestChanged { key: String },
+    /// A manifest this job cannot read: it will not delete objects on its word.
+    #[error("{key}: {reason}")]
+    BadManifest { key: String, reason: String },
+    /// A signal ended the wait for the date's lease.
+    #[error("interrupted while waiting for the date's lease")]
+    Cancelled,
 }
 
 impl LakeError {
@@ -85,7 +115,14 @@ impl LakeError {
         match self {
             LakeError::S3(e) => e.kind(),
             LakeError::BadRunId(_) => FailureKind::Config,
-            LakeError::Io { .. } | LakeError::Parquet { .. } => FailureKind::Transient,
+            LakeError::Cancelled => FailureKind::Interrupted,
+            // A manifest someone else wrote badly needs a person, not a retry.
+            LakeError::BadManifest { .. } => FailureKind::Data,
+            LakeError::Io { .. }
+            | LakeError::Parquet { .. }
+            | LakeError::Busy { .. }
+            | LakeError::LeaseLost { .. }
+            | LakeError::ManifestChanged { .. } => FailureKind::Transient,
         }
     }
 
@@ -1109,12 +1146,23 @@ impl Lake {
         }
     }
 
-    /// Starts this run's staging (and clears what killed runs left behind).
-    pub async fn begin(&self, run_id: &str) -> Result<RunStaging, LakeError> {
+    /// Starts this run's staging (and clears what killed runs left behind). On S3 the run first
+    /// takes the lease of the date whose table partition is `partition` (see [`s3`]), waiting
+    /// up to twice `lease_ttl` for another run of the date; `cancel` (a signal) ends the wait.
+    pub async fn begin(
+        &self,
+        run_id: &str,
+        partition: &Path,
+        lease_ttl: std::time::Duration,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<RunStaging, LakeError> {
         validate_run_id(run_id).map_err(LakeError::BadRunId)?;
         match self {
             Lake::Local(lake) => lake.begin(run_id).map(RunStaging::Local),
-            Lake::S3(lake) => Ok(RunStaging::S3(lake.begin(run_id).await)),
+            Lake::S3(lake) => lake
+                .begin(run_id, partition, lease_ttl, cancel)
+                .await
+                .map(RunStaging::S3),
         }
     }
 }
@@ -1205,11 +1253,15 @@ impl RunStaging {
         }
     }
 
-    /// Drops what was not published: the staging directory, or the open multipart uploads.
+    /// Drops what was not published: the staging directory, or the open multipart uploads
+    /// (and then releases the date's lease).
     pub fn cleanup(&self) {
         match self {
             RunStaging::Local(s) => s.remove(),
-            RunStaging::S3(s) => s.abort_pending(),
+            RunStaging::S3(s) => {
+                s.abort_pending();
+                s.release();
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `cargo build -p push-logs --features fault-injection`).
 //!
 //! The code calls [`hit`] with a point's name at the place it stands for. With the feature, the
-//! environment variable `INGEST_FAULT=<point>` arms one point, and hitting it acts according to
+//! environment variable `INGEST_FAULT=<point>[,<point>...]` arms points, and hitting it acts according to
 //! the name's prefix:
 //!
 //! | prefix | action |
@@ -36,7 +36,7 @@ pub fn hit(_point: &str) {}
 /// A fault point: acts when `INGEST_FAULT` names `point` (see the module documentation).
 #[cfg(feature = "fault-injection")]
 pub fn hit(point: &str) {
-    if armed() != Some(point) {
+    if !armed().iter().any(|p| p == point) {
         return;
     }
     tracing::warn!(point, "fault injected (INGEST_FAULT)");
@@ -59,18 +59,18 @@ pub fn hit(point: &str) {
     }
 }
 
-/// The armed point, read once.
+/// The armed points (`INGEST_FAULT`, comma-separated), read once.
 #[cfg(feature = "fault-injection")]
-fn armed() -> Option<&'static str> {
-    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    ARMED
-        .get_or_init(|| {
-            std::env::var("INGEST_FAULT")
-                .ok()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        })
-        .as_deref()
+fn armed() -> &'static [String] {
+    static ARMED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ARMED.get_or_init(|| {
+        std::env::var("INGEST_FAULT")
+            .unwrap_or_default()
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    })
 }
 
 /// Whether this build has fault points at all (printed in the start-up log line).

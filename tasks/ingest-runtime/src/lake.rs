@@ -1253,6 +1253,15 @@ impl RunStaging {
         }
     }
 
+    /// S3: renews the date's lease, failing with [`LakeError::LeaseLost`] if another run took
+    /// it over. Local: nothing to check (the staging lock holds for the run's life).
+    pub fn confirm_lease(&self) -> Result<(), LakeError> {
+        match self {
+            RunStaging::Local(_) => Ok(()),
+            RunStaging::S3(s) => s.confirm_lease(),
+        }
+    }
+
     /// Drops what was not published: the staging directory, or the open multipart uploads
     /// (and then releases the date's lease).
     pub fn cleanup(&self) {

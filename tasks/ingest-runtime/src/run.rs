@@ -340,6 +340,13 @@ fn finish(
         }
     }
     crate::fault::hit("stall-before-load");
+    // A run that lost the date's lease (paused past its time to live, taken over) must not load.
+    if let Err(err) = staging.confirm_lease() {
+        if let Err(undo) = staging.unpublish() {
+            tracing::debug!(error = %crate::error::error_chain(&undo).join(": "), "could not take back this run's objects (the run holding the lease removes them)");
+        }
+        return Err(lake_err(err));
+    }
     if let Some(warehouse) = &config.warehouse {
         let plan = LoadPlan {
             job: config.job,

@@ -619,6 +619,11 @@ impl S3Staging {
         })
     }
 
+    /// Renews the date's lease now; fails if another run has taken it over.
+    pub(super) fn confirm_lease(&self) -> Result<(), LakeError> {
+        self.lake.block_on(self.lease.update(|_| {}))
+    }
+
     /// Releases the date's lease (best effort; the next run takes it over after its time to
     /// live otherwise).
     pub(super) fn release(&self) {

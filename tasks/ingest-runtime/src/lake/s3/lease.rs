@@ -175,6 +175,7 @@ impl S3Lake {
         let poll = (ttl / 8).clamp(Duration::from_millis(100), Duration::from_secs(5));
         // The ETag last seen and when this run first saw it.
         let mut watched: Option<(String, Instant)> = None;
+        let mut told = false;
         loop {
             let mine = |previous: Option<&LeaseBody>| LeaseBody {
                 run_id: run_id.to_owned(),
@@ -205,7 +206,10 @@ impl S3Lake {
                                 waited: started.elapsed().as_secs(),
                             });
                         }
-                        tracing::info!(holder = %previous.run_id, lease = key, "another run of this date holds the lease; waiting");
+                        if !told {
+                            told = true;
+                            tracing::info!(holder = %previous.run_id, lease = key, wait_secs = wait.as_secs(), "another run of this date holds the lease; waiting for it");
+                        }
                         tokio::select! {
                             () = tokio::time::sleep(poll) => {}
                             _ = cancel.changed() => return Err(LakeError::Cancelled),
@@ -285,7 +289,8 @@ impl Lease {
     async fn lost_error(&self) -> LakeError {
         let holder = match self.lake.get_lease(&self.key).await {
             Ok(Some((_, body))) => body.run_id,
-            _ => "(unknown)".into(),
+            Ok(None) => "(another run, which has since finished and released it)".into(),
+            Err(_) => "(unknown: the lease could not be read)".into(),
         };
         LakeError::LeaseLost {
             lease: format!("s3://{}/{}", self.lake.bucket, self.key),

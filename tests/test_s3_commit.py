@@ -12,15 +12,17 @@ takes a killed run's lease over quickly."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import subprocess
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.harness import clean_env, read_table, run_job
+from tests.harness import binary, clean_env, read_table, run_job
 from tests.test_alert_rule import fault_binary
 from tests.test_s3_lake import duckdb_s3, keys, make_sample, pending_uploads
 from tests.test_snowflake import snowflake, table_state  # noqa: F401 (a fixture)
@@ -85,12 +87,12 @@ def expected_rows(tmp_path: Path, source: Path, name: str) -> list[tuple]:
 
 
 class HeldRun:
-    """push-logs (fault-injection build) started with INGEST_FAULT, read until it reaches the
-    armed point."""
+    """push-logs started in the background (by default the fault-injection build, with
+    INGEST_FAULT), its log read as it comes, to wait until it reaches an armed point."""
 
-    def __init__(self, args: list[str], env: dict[str, str]):
+    def __init__(self, args: list[str], env: dict[str, str], program: Path | None = None):
         self.proc = subprocess.Popen(
-            [str(fault_binary()), *args],
+            [str(program or fault_binary()), *args],
             env=clean_env(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -115,7 +117,11 @@ class HeldRun:
     def wait_for(self, point: str, timeout: float = 120) -> None:
         with self.lock:
             event = self.reached.setdefault(point, threading.Event())
-        if not event.wait(timeout):
+        # Polled, so a run that ends without reaching the point fails the test at once.
+        for _ in range(int(timeout * 10)):
+            if event.wait(0.1) or self.proc.poll() is not None:
+                break
+        if not event.is_set():
             self.proc.kill()
             raise AssertionError(
                 f"the run never reached the fault point {point!r} (exit {self.proc.wait()}):\n"
@@ -135,6 +141,75 @@ class HeldRun:
             if line.startswith("{") and '"run_summary"' in line:
                 return json.loads(line)
         raise AssertionError(f"no run summary:\n{self.stdout}\n{''.join(self.stderr)}")
+
+
+class HoldingS3Proxy:
+    """An HTTP proxy in front of moto that holds the first request matching `method` and a path
+    substring until `release` is set (the request is sent on then), so a run can be stopped in
+    the middle of a commit without any fault point: this works on any build, old or new."""
+
+    def __init__(self, upstream_port: int, method: str, path_part: str):
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.dropped = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if (
+                    self.command == method
+                    and path_part in self.path
+                    and not proxy.held.is_set()
+                ):
+                    proxy.held.set()
+                    proxy.release.wait()
+                    if proxy.dropped.is_set():
+                        # Closed without a release: the request dies with its (killed) sender.
+                        self.close_connection = True
+                        return
+                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
+                # The Host header is kept as signed (moto does not check signatures anyway).
+                upstream.putrequest(
+                    self.command, self.path, skip_host=True, skip_accept_encoding=True
+                )
+                for name, value in self.headers.items():
+                    if name.lower() not in ("connection", "keep-alive"):
+                        upstream.putheader(name, value)
+                upstream.endheaders(body)
+                reply = upstream.getresponse()
+                data = reply.read()
+                self.send_response(reply.status)
+                for name, value in reply.getheaders():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        if not self.release.is_set():
+            self.dropped.set()
+            self.release.set()
+        self.server.shutdown()
 
 
 def job_args(source: Path, bucket: str) -> list[str]:
@@ -205,12 +280,23 @@ def test_kill_9_at_each_commit_step_then_a_rerun_converges(
     assert table_state(conn) == (450, 450, rerun_id)
 
 
-def test_two_runs_of_a_date_at_once_one_commits_the_other_exits_4(
+def wait_until_held(proxy: HoldingS3Proxy, run: HeldRun, what: str) -> None:
+    for _ in range(1200):
+        if proxy.held.wait(0.1) or run.proc.poll() is not None:
+            break
+    assert proxy.held.is_set(), (
+        f"the run never sent {what} (exit {run.proc.poll()}):\n" + "".join(run.stderr[-20:])
+    )
+
+
+def test_two_runs_of_a_date_overlapping_at_the_commit_leave_one_version(
     tmp_path, s3, moto_endpoint, snowflake  # noqa: F811
 ):
-    """A run holds the date at its commit (new objects visible, Snowflake loaded, manifest not
-    yet written) while a second run of the date starts: the second waits, then exits 4 having
-    written nothing; the first commits. One version survives, in the lake and in Snowflake."""
+    """A run is held by an S3 proxy at its manifest PUT (its objects visible, Snowflake loaded)
+    while a second run of the date starts: the second waits for the date's lease, then exits 4
+    having written nothing; the first commits. One version survives, in the lake and Snowflake.
+    (The old commit let the second run treat the first's objects as the previous version: it
+    committed and deleted them, and the first then wrote a manifest naming deleted files.)"""
     client, bucket = s3
     conn, _proxy, env = snowflake
     _, port = moto_endpoint
@@ -218,23 +304,25 @@ def test_two_runs_of_a_date_at_once_one_commits_the_other_exits_4(
     first_source = make_sample(tmp_path / "first", files=3, lines=150)
     second_source = make_sample(tmp_path / "second", files=2, lines=100)
     first_rows = expected_rows(tmp_path, first_source, "first")
-    release = tmp_path / "release"
-
-    holder = HeldRun(
-        [*job_args(first_source, bucket), "--run-id", "holder-run"],
-        {**env, "INGEST_FAULT": "stall-before-manifest", "INGEST_FAULT_RELEASE": str(release)},
-    )
-    holder.wait_for("stall-before-manifest")
-    second = run_job("push-logs", *job_args(second_source, bucket), env=env)
-    assert second.code == 4, second.stderr
-    error = second.summary()["error"]
-    assert "another run of this date (run id holder-run) is writing it" in error
-    assert "This run wrote nothing; re-run the date once that run has ended" in error
-    second_id = second.summary()["run_id"]
-    assert not [k for k in keys(client, bucket, "lake/") if second_id in k]
-
-    release.touch()
-    assert holder.finish() == 0, "".join(holder.stderr)
+    s3_proxy = HoldingS3Proxy(port, "PUT", "/_manifest.json")
+    try:
+        holder = HeldRun(
+            [*job_args(first_source, bucket), "--run-id", "holder-run"],
+            {**env, "INGEST_S3_ENDPOINT": s3_proxy.endpoint},
+            program=binary("push-logs"),
+        )
+        wait_until_held(s3_proxy, holder, "its manifest")
+        second = run_job("push-logs", *job_args(second_source, bucket), env=env)
+        assert second.code == 4, second.stderr
+        error = second.summary()["error"]
+        assert "another run of this date (run id holder-run) is writing it" in error
+        assert "This run wrote nothing; re-run the date once that run has ended" in error
+        second_id = second.summary()["run_id"]
+        assert not [k for k in keys(client, bucket, "lake/") if second_id in k]
+        s3_proxy.release.set()
+        assert holder.finish() == 0, "".join(holder.stderr)
+    finally:
+        s3_proxy.close()
     assert documented_rows(port, bucket) == first_rows
     assert glob_rows(port, bucket) == first_rows  # not doubled
     for partition in (PARTITION, REJECTS):

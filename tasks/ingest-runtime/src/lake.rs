@@ -9,8 +9,9 @@
 //! row groups of bounded size while streaming, so memory does not grow with the input.
 //!
 //! With `--lake s3://bucket/prefix` the same layout lives in S3 ([`s3`]): part files are streamed
-//! into multipart uploads that stay invisible until the commit, which completes them under
-//! run-unique names and only then removes the previous objects of the partition.
+//! into multipart uploads that stay invisible until the commit. Runs of a date are serialized by
+//! a lease object, readers follow each partition's `_manifest.json` (replaced by compare and
+//! swap), and the lease holder removes every object the manifest does not name.
 
 mod s3;
 

@@ -317,6 +317,8 @@ impl Lease {
         let task = self.lake.handle.spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
+                // A stall here blocks its thread: moved off the runtime's workers first.
+                #[cfg(feature = "fault-injection")]
                 tokio::task::block_in_place(|| crate::fault::hit("stall-lease-renewal"));
                 let Some(lease) = lease.upgrade() else { return };
                 match lease.update(|_| {}).await {

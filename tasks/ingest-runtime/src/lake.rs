@@ -1345,6 +1345,40 @@ mod tests {
     }
 
     #[test]
+    fn s3_commit_conflicts_are_retries_that_say_what_to_do() {
+        let busy = LakeError::Busy {
+            lease: "s3://b/lake/s/t/dt=2026-11-20/_lease.json".into(),
+            holder: "scheduled-1".into(),
+            ttl: 60,
+            waited: 120,
+        };
+        assert_eq!(busy.kind().exit_code(), 4);
+        let text = busy.to_string();
+        assert!(text.contains("run id scheduled-1"), "{text}");
+        assert!(
+            text.contains("This run wrote nothing; re-run the date"),
+            "{text}"
+        );
+        let lost = LakeError::LeaseLost {
+            lease: "s3://b/x/_lease.json".into(),
+            holder: "retry-2".into(),
+            ttl: 60,
+        };
+        assert_eq!(lost.kind().exit_code(), 4);
+        assert!(lost.to_string().contains("to run retry-2"));
+        let changed = LakeError::ManifestChanged {
+            key: "s3://b/x/_manifest.json".into(),
+        };
+        assert_eq!(changed.kind().exit_code(), 4);
+        assert_eq!(LakeError::Cancelled.kind(), FailureKind::Interrupted);
+        let bad = LakeError::BadManifest {
+            key: "s3://b/x/_manifest.json".into(),
+            reason: "expected".into(),
+        };
+        assert_eq!(bad.kind(), FailureKind::Data);
+    }
+
+    #[test]
     fn run_ids_are_plain_file_names() {
         let long = "a".repeat(MAX_RUN_ID_LEN);
         for good in [

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import s3_env
 from tests.harness import binary, clean_env, read_table, run_job
 from tests.test_alert_rule import fault_binary
 from tests.test_s3_lake import duckdb_s3, keys, make_sample, pending_uploads
@@ -127,6 +128,17 @@ class HeldRun:
                 f"the run never reached the fault point {point!r} (exit {self.proc.wait()}):\n"
                 + "".join(self.stderr[-20:])
             )
+
+    def wait_for_log(self, text: str, timeout: float = 120) -> None:
+        for _ in range(int(timeout * 10)):
+            with self.lock:
+                if any(text in line for line in self.stderr):
+                    return
+            if self.proc.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        self.proc.kill()
+        raise AssertionError(f"the run never logged {text!r}:\n" + "".join(self.stderr[-20:]))
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -329,6 +341,39 @@ def test_two_runs_of_a_date_overlapping_at_the_commit_leave_one_version(
         assert_partition_is_exactly_its_manifest(client, bucket, partition)
     assert manifest(client, bucket)["run_id"] == "holder-run"
     assert table_state(conn) == (450, 450, "holder-run")
+
+
+def test_sigterm_while_waiting_for_the_lease_exits_130_having_written_nothing(
+    tmp_path, s3, moto_endpoint
+):
+    """The second run of a date waits for the lease (up to twice its time to live, here 60 s);
+    SIGTERM ends the wait at once: exit 130, nothing written, the holder unaffected."""
+    client, bucket = s3
+    endpoint, port = moto_endpoint
+    env = {**s3_env(endpoint), "INGEST_LAKE_LEASE_SECONDS": "30"}
+    first_source = make_sample(tmp_path / "first", files=2, lines=100)
+    first_rows = expected_rows(tmp_path, first_source, "first")
+    release = tmp_path / "release"
+    holder = HeldRun(
+        [*job_args(first_source, bucket), "--run-id", "holder-run"],
+        {**env, "INGEST_FAULT": "stall-before-manifest", "INGEST_FAULT_RELEASE": str(release)},
+    )
+    holder.wait_for("stall-before-manifest")
+    waiter = HeldRun(
+        [*job_args(first_source, bucket), "--run-id", "waiter-run"], env,
+        program=binary("push-logs"),
+    )
+    waiter.wait_for_log("another run of this date holds the lease; waiting for it")
+    waiter.proc.send_signal(signal.SIGTERM)
+    assert waiter.finish() == 130, "".join(waiter.stderr)
+    assert waiter.summary()["exit_code"] == 130
+    assert not [k for k in keys(client, bucket, "lake/") if "waiter-run" in k]
+    release.touch()
+    assert holder.finish() == 0, "".join(holder.stderr)
+    assert documented_rows(port, bucket) == first_rows
+    assert glob_rows(port, bucket) == first_rows
+    for partition in (PARTITION, REJECTS):
+        assert_partition_is_exactly_its_manifest(client, bucket, partition)
 
 
 def test_a_run_that_lost_its_lease_changes_nothing_and_exits_4(

@@ -6,8 +6,9 @@
 //! buffered up to [`PART_SIZE`] and sent as one part, so memory per open file is bounded by one
 //! part whatever the file's size. Uploads are **not completed** while the run writes: an
 //! uncompleted multipart upload is invisible to every reader, so a failed or interrupted run
-//! aborts its uploads and leaves nothing behind (uploads of a killed pod are aborted by the next
-//! run after 24 hours; a bucket lifecycle rule `AbortIncompleteMultipartUpload` does the same).
+//! aborts its uploads and leaves nothing behind (a killed pod's uploads are aborted by the next
+//! run of the date when it commits, and by any run after 24 hours; a bucket lifecycle rule
+//! `AbortIncompleteMultipartUpload` does the same).
 //!
 //! # Committing a date
 //! S3 has no rename, so readers are pointed at a version by a manifest, and writers are
@@ -27,7 +28,8 @@
 //!    complete this run's uploads (`If-None-Match: *`). Their names carry a run-unique suffix
 //!    (`part-00000-<run>-<nonce>.parquet`), so they never overwrite an object of another version.
 //!    `stall-mid-publish` lies between two partitions.
-//! 2. `stall-before-load`: the warehouse loads exactly these new files, by name
+//! 2. `stall-before-load`: the lease is renewed (a run that lost it stops here, see
+//!    [`S3Staging::confirm_lease`]), then the warehouse loads exactly these new files, by name
 //!    (`COPY ... FILES = (...)`), in one transaction.
 //! 3. `stall-before-manifest`, [`S3Staging::finalize`]: write the new manifests into the lease
 //!    (the decision), then each manifest with a compare and swap against the ETag seen at publish
@@ -73,7 +75,7 @@ use crate::source::s3::classify;
 /// at 78 GiB, far above one worker's day.
 pub(super) const PART_SIZE: usize = 8 << 20;
 
-/// The list of the partition's current files, for readers that want an exact version.
+/// The list of the partition's current files: the read path (see "What readers see").
 pub const MANIFEST: &str = "_manifest.json";
 
 /// Uncompleted uploads under the lake older than this belong to killed runs and are aborted.

@@ -1148,7 +1148,7 @@ impl Lake {
     }
 
     /// Starts this run's staging (and clears what killed runs left behind). On S3 the run first
-    /// takes the lease of the date whose table partition is `partition` (see [`s3`]), waiting
+    /// takes the lease of the date whose table partition is `partition` (see `lake/s3.rs`), waiting
     /// up to twice `lease_ttl` for another run of the date; `cancel` (a signal) ends the wait.
     pub async fn begin(
         &self,

@@ -127,6 +127,12 @@ pub struct CommonArgs {
     #[arg(long, env = "INGEST_S3_MAX_ATTEMPTS", value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub s3_max_attempts: u32,
 
+    /// S3 lake: time to live of the date's lease, renewed every quarter of it while the run
+    /// lives. A run killed holding it blocks the date this long; a second run of the date waits
+    /// up to twice this for it, then exits 4.
+    #[arg(long, env = "INGEST_LAKE_LEASE_SECONDS", value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub lake_lease_seconds: u64,
+
     /// Tries Airflow gives this task in all (retries + 1; set by the DAG). With
     /// AIRFLOW_CTX_TRY_NUMBER it decides who alerts: a failure a retry may fix (exit 4, 130) is
     /// posted only on the last try. Missing or not a number: every failure is posted.

@@ -561,6 +561,7 @@ fn run_config<F: RecordFormat>(
             force_path_style: args.s3_force_path_style,
             max_attempts: args.s3_max_attempts,
         },
+        lake_lease: std::time::Duration::from_secs(args.lake_lease_seconds),
     })
 }
 

@@ -9,8 +9,9 @@
 //! row groups of bounded size while streaming, so memory does not grow with the input.
 //!
 //! With `--lake s3://bucket/prefix` the same layout lives in S3 ([`s3`]): part files are streamed
-//! into multipart uploads that stay invisible until the commit, which completes them under
-//! run-unique names and only then removes the previous objects of the partition.
+//! into multipart uploads that stay invisible until the commit. Runs of a date are serialized by
+//! a lease object, readers follow each partition's `_manifest.json` (replaced by compare and
+//! swap), and the lease holder removes every object the manifest does not name.
 
 mod s3;
 
@@ -77,6 +78,36 @@ pub enum LakeError {
     /// A run id that cannot name a staging directory or object (see [`validate_run_id`]).
     #[error("{0}")]
     BadRunId(String),
+    /// Another run of the date holds its lease on the S3 lake and kept renewing it.
+    #[error(
+        "another run of this date (run id {holder}) is writing it and holds its lease {lease}; waited {waited} s (twice the lease's {ttl} s). This run wrote nothing; re-run the date once that run has ended"
+    )]
+    Busy {
+        lease: String,
+        holder: String,
+        ttl: u64,
+        waited: u64,
+    },
+    /// Another run took this run's lease over (this run did not renew it for its time to live).
+    #[error(
+        "lost the lease {lease} to run {holder} (this run could not renew it within {ttl} s): that run now owns the date; this run changed nothing more and stopped. Re-run the date if that run fails"
+    )]
+    LeaseLost {
+        lease: String,
+        holder: String,
+        ttl: u64,
+    },
+    /// A manifest changed under the run that held the date's lease: another run wrote it.
+    #[error(
+        "{key} was changed by another run while this run held the date's lease; this run did not replace it. Re-run the date"
+    )]
+    ManifestChanged { key: String },
+    /// A manifest this job cannot read: it will not delete objects on its word.
+    #[error("{key}: {reason}")]
+    BadManifest { key: String, reason: String },
+    /// A signal ended the wait for the date's lease.
+    #[error("interrupted while waiting for the date's lease")]
+    Cancelled,
 }
 
 impl LakeError {
@@ -85,7 +116,14 @@ impl LakeError {
         match self {
             LakeError::S3(e) => e.kind(),
             LakeError::BadRunId(_) => FailureKind::Config,
-            LakeError::Io { .. } | LakeError::Parquet { .. } => FailureKind::Transient,
+            LakeError::Cancelled => FailureKind::Interrupted,
+            // A manifest someone else wrote badly needs a person, not a retry.
+            LakeError::BadManifest { .. } => FailureKind::Data,
+            LakeError::Io { .. }
+            | LakeError::Parquet { .. }
+            | LakeError::Busy { .. }
+            | LakeError::LeaseLost { .. }
+            | LakeError::ManifestChanged { .. } => FailureKind::Transient,
         }
     }
 
@@ -1109,12 +1147,23 @@ impl Lake {
         }
     }
 
-    /// Starts this run's staging (and clears what killed runs left behind).
-    pub async fn begin(&self, run_id: &str) -> Result<RunStaging, LakeError> {
+    /// Starts this run's staging (and clears what killed runs left behind). On S3 the run first
+    /// takes the lease of the date whose table partition is `partition` (see `lake/s3.rs`), waiting
+    /// up to twice `lease_ttl` for another run of the date; `cancel` (a signal) ends the wait.
+    pub async fn begin(
+        &self,
+        run_id: &str,
+        partition: &Path,
+        lease_ttl: std::time::Duration,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<RunStaging, LakeError> {
         validate_run_id(run_id).map_err(LakeError::BadRunId)?;
         match self {
             Lake::Local(lake) => lake.begin(run_id).map(RunStaging::Local),
-            Lake::S3(lake) => Ok(RunStaging::S3(lake.begin(run_id).await)),
+            Lake::S3(lake) => lake
+                .begin(run_id, partition, lease_ttl, cancel)
+                .await
+                .map(RunStaging::S3),
         }
     }
 }
@@ -1205,11 +1254,24 @@ impl RunStaging {
         }
     }
 
-    /// Drops what was not published: the staging directory, or the open multipart uploads.
+    /// S3: renews the date's lease, failing with [`LakeError::LeaseLost`] if another run took
+    /// it over. Local: nothing to check (the staging lock holds for the run's life).
+    pub fn confirm_lease(&self) -> Result<(), LakeError> {
+        match self {
+            RunStaging::Local(_) => Ok(()),
+            RunStaging::S3(s) => s.confirm_lease(),
+        }
+    }
+
+    /// Drops what was not published: the staging directory, or the open multipart uploads
+    /// (and then releases the date's lease).
     pub fn cleanup(&self) {
         match self {
             RunStaging::Local(s) => s.remove(),
-            RunStaging::S3(s) => s.abort_pending(),
+            RunStaging::S3(s) => {
+                s.abort_pending();
+                s.release();
+            }
         }
     }
 }
@@ -1280,6 +1342,40 @@ mod tests {
         abandoned.cleanup();
         assert!(fs::metadata(&target).unwrap().len() > size_first);
         assert!(!lake_dir.path().join(".staging/run3").exists());
+    }
+
+    #[test]
+    fn s3_commit_conflicts_are_retries_that_say_what_to_do() {
+        let busy = LakeError::Busy {
+            lease: "s3://b/lake/s/t/dt=2026-11-20/_lease.json".into(),
+            holder: "scheduled-1".into(),
+            ttl: 60,
+            waited: 120,
+        };
+        assert_eq!(busy.kind().exit_code(), 4);
+        let text = busy.to_string();
+        assert!(text.contains("run id scheduled-1"), "{text}");
+        assert!(
+            text.contains("This run wrote nothing; re-run the date"),
+            "{text}"
+        );
+        let lost = LakeError::LeaseLost {
+            lease: "s3://b/x/_lease.json".into(),
+            holder: "retry-2".into(),
+            ttl: 60,
+        };
+        assert_eq!(lost.kind().exit_code(), 4);
+        assert!(lost.to_string().contains("to run retry-2"));
+        let changed = LakeError::ManifestChanged {
+            key: "s3://b/x/_manifest.json".into(),
+        };
+        assert_eq!(changed.kind().exit_code(), 4);
+        assert_eq!(LakeError::Cancelled.kind(), FailureKind::Interrupted);
+        let bad = LakeError::BadManifest {
+            key: "s3://b/x/_manifest.json".into(),
+            reason: "expected".into(),
+        };
+        assert_eq!(bad.kind(), FailureKind::Data);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub run_id: String,
     pub loaded_at_micros: i64,
     pub s3: S3Options,
+    /// `--lake-lease-seconds`: the S3 lake's date lease's time to live.
+    pub lake_lease: std::time::Duration,
 }
 
 /// Live counters, shared with the progress display and the summary.
@@ -167,15 +169,27 @@ pub async fn execute<F: RecordFormat>(
         location: config.lake.to_string(),
         source,
     };
+    let table_rel = config.table.partition_path(config.date);
     let staging = if config.dry_run {
         None
     } else {
         let lake = Lake::open(&config.lake, &config.s3).await;
-        Some(Arc::new(
-            lake.begin(&config.run_id).await.map_err(lake_err)?,
-        ))
+        match lake
+            .begin(
+                &config.run_id,
+                &table_rel,
+                config.lake_lease,
+                cancel.clone(),
+            )
+            .await
+        {
+            Ok(staging) => Some(Arc::new(staging)),
+            Err(LakeError::Cancelled) => {
+                return Err(RunError::Interrupted(stop.signal().unwrap_or("SIGTERM")));
+            }
+            Err(err) => return Err(lake_err(err)),
+        }
     };
-    let table_rel = config.table.partition_path(config.date);
     let rejects_rel = config.table.rejects().partition_path(config.date);
 
     // Parsing, writing and the commit block (files, S3 uploads, the warehouse load): all of it
@@ -328,6 +342,14 @@ fn finish<F: RecordFormat>(
                 return Err(lake_err(err));
             }
         }
+    }
+    crate::fault::hit("stall-before-load");
+    // A run that lost the date's lease (paused past its time to live, taken over) must not load.
+    if let Err(err) = staging.confirm_lease() {
+        if let Err(undo) = staging.unpublish() {
+            tracing::debug!(error = %crate::error::error_chain(&undo).join(": "), "could not take back this run's objects (the run holding the lease removes them)");
+        }
+        return Err(lake_err(err));
     }
     if let Some(warehouse) = &config.warehouse {
         let plan = LoadPlan {

@@ -72,6 +72,9 @@ pub(super) fn rerun_command<F: RecordFormat>(
     if args.s3_max_attempts != 5 {
         parts.push(format!("--s3-max-attempts {}", args.s3_max_attempts));
     }
+    if args.lake_lease_seconds != 60 {
+        parts.push(format!("--lake-lease-seconds {}", args.lake_lease_seconds));
+    }
     parts.join(" ")
 }
 

@@ -6,39 +6,66 @@
 //! buffered up to [`PART_SIZE`] and sent as one part, so memory per open file is bounded by one
 //! part whatever the file's size. Uploads are **not completed** while the run writes: an
 //! uncompleted multipart upload is invisible to every reader, so a failed or interrupted run
-//! aborts its uploads and leaves nothing behind (uploads of a killed pod are aborted by the next
-//! run after 24 hours; a bucket lifecycle rule `AbortIncompleteMultipartUpload` does the same).
+//! aborts its uploads and leaves nothing behind (a killed pod's uploads are aborted by the next
+//! run of the date when it commits, and by any run after 24 hours; a bucket lifecycle rule
+//! `AbortIncompleteMultipartUpload` does the same).
 //!
-//! # Replacing a partition
-//! S3 has no rename, so the partition is replaced object by object, in this order:
-//! 1. [`S3Staging::publish`]: list the partition's current objects (the previous version, plus
-//!    anything a killed run left), then complete this run's uploads. Their names carry a
-//!    run-unique suffix (`part-00000-<run>-<nonce>.parquet`), so they never overwrite an object
-//!    of the previous version.
-//! 2. (The warehouse loads exactly these new files, by name: `COPY ... FILES = (...)`.)
-//! 3. [`S3Staging::finalize`]: replace `_manifest.json` (one PUT, atomic) with the new file list,
-//!    then delete every listed previous object.
+//! # Committing a date
+//! S3 has no rename, so readers are pointed at a version by a manifest, and writers are
+//! serialized by a lease; both are changed only by conditional writes (`If-None-Match: *`,
+//! `If-Match: <ETag>`).
+//! - **The lease** ([`lease`]): before it writes anything, a run takes the date's lease,
+//!   `<table>/dt=D/_lease.json`, and a heartbeat renews it. A second run of the date (a zombie
+//!   pod and its retry, a manual run over the scheduled one) waits for it, up to twice the lease's
+//!   time to live (`--lake-lease-seconds`), then exits 4 having written nothing. A killed run's
+//!   lease is taken over once it has not been renewed for the time to live; the taker first
+//!   finishes what the lease says the killed run left (below).
+//! - **The manifest**: `dt=D/_manifest.json` names the partition's files. It is the read path:
+//!   it always names one complete version, and it changes in one PUT.
 //!
-//! If the warehouse load fails, [`S3Staging::unpublish`] deletes the new objects instead, so the
-//! previous version is again the whole partition: a failed run commits nothing.
+//! The commit, in order (each step has a fault point of the same name, see [`crate::fault`]):
+//! 1. `stall-before-publish`, [`S3Staging::publish`]: record the partition in the lease, then
+//!    complete this run's uploads (`If-None-Match: *`). Their names carry a run-unique suffix
+//!    (`part-00000-<run>-<nonce>.parquet`), so they never overwrite an object of another version.
+//!    `stall-mid-publish` lies between two partitions.
+//! 2. `stall-before-load`: the lease is renewed (a run that lost it stops here, see
+//!    [`S3Staging::confirm_lease`]), then the warehouse loads exactly these new files, by name
+//!    (`COPY ... FILES = (...)`), in one transaction.
+//! 3. `stall-before-manifest`, [`S3Staging::finalize`]: write the new manifests into the lease
+//!    (the decision), then each manifest with a compare and swap against the ETag seen at publish
+//!    (`stall-mid-manifest` after the first).
+//! 4. `stall-before-cleanup`: tidy each partition: delete every object its manifest does not name
+//!    and abort every other upload under it (`stall-mid-cleanup` after the first), then clear it
+//!    from the lease; finally release the lease.
+//!
+//! If the warehouse load fails, [`S3Staging::unpublish`] deletes the new objects instead: a
+//! failed run commits nothing.
 //!
 //! # What readers see
-//! - `_manifest.json` always names a complete version: the previous one until step 3, the new
-//!   one after. Readers that follow it (and the warehouse load, which lists files explicitly) never
-//!   see half a date or a mix.
-//! - A reader that globs `dt=D/*.parquet` sees the previous version, then, between steps 1 and 3
-//!   (the warehouse load, seconds to minutes), **both** versions (duplicates), then the new one.
-//!   It never sees half of one version. Spark, Hive and Athena ignore `_`-prefixed files.
-//! - A pod killed between steps 1 and 3 leaves the new objects beside the old ones (and the
-//!   manifest on the old version) until the date is re-run, which removes both.
+//! - `_manifest.json` (the documented read path, README) names the previous version until step 3
+//!   and the new one after, at every instant and whatever was killed: never half a date, never
+//!   a mix, never duplicates. The warehouse loads files by name, so it is exact too.
+//! - Snowflake holds the version of the last run that passed step 2. After a kill between its
+//!   COMMIT and step 3 (one S3 request), the lake names the previous version until the next run of
+//!   the date (which rewrites both) starts; a kill inside step 3 is rolled forward by the next
+//!   run's take-over, since the decision is in the lease.
+//! - A reader that globs `dt=D/*.parquet` sees both versions from step 1 to the end of step 4,
+//!   and, after a kill in between, until the next run of the date starts and tidies. Across
+//!   partitions (a table and its rejects) each manifest flips on its own, one request apart.
+//! - `_`-prefixed objects (`_manifest.json`, `_lease.json`) are skipped by Hive, Spark and
+//!   Athena, and never match `*.parquet`.
+
+mod lease;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 
+use self::lease::{LEASE, Lease, PendingManifest};
 use super::{LakeError, PartTarget, key_of};
 use crate::source::S3Options;
 use crate::source::s3::classify;
@@ -48,7 +75,7 @@ use crate::source::s3::classify;
 /// at 78 GiB, far above one worker's day.
 pub(super) const PART_SIZE: usize = 8 << 20;
 
-/// The list of the partition's current files, for readers that want an exact version.
+/// The list of the partition's current files: the read path (see "What readers see").
 pub const MANIFEST: &str = "_manifest.json";
 
 /// Uncompleted uploads under the lake older than this belong to killed runs and are aborted.
@@ -81,16 +108,124 @@ impl S3Lake {
         }
     }
 
-    /// Starts a run: aborts stale uploads of killed runs (best effort) and returns its staging.
-    pub(super) async fn begin(self: &Arc<Self>, run_id: &str) -> Arc<S3Staging> {
+    /// Starts a run of the date whose table partition is `lease_partition`: aborts stale uploads
+    /// of killed runs (best effort), takes the date's lease (waiting for another run up to twice
+    /// `lease_ttl`), finishes what a killed holder left, and returns the run's staging.
+    pub(super) async fn begin(
+        self: &Arc<Self>,
+        run_id: &str,
+        lease_partition: &Path,
+        lease_ttl: Duration,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Arc<S3Staging>, LakeError> {
         self.abort_stale_uploads().await;
-        Arc::new(S3Staging {
+        let token = run_token(run_id);
+        let key = format!("{}{LEASE}", self.partition_prefix(lease_partition));
+        let acquired = self
+            .acquire(&key, run_id, &token, lease_ttl, cancel)
+            .await?;
+        let staging = Arc::new(S3Staging {
             lake: self.clone(),
             run_id: run_id.to_owned(),
-            token: run_token(run_id),
+            token,
+            lease: acquired.lease,
             uploads: Mutex::new(Vec::new()),
             published: Mutex::new(Vec::new()),
-        })
+        });
+        if let Err(err) = staging.recover(acquired.taken_from.as_deref()).await {
+            staging.lease.release().await;
+            return Err(err);
+        }
+        Ok(staging)
+    }
+
+    /// The files `_manifest.json` of the partition `prefix` names, and its ETag; `None` when the
+    /// partition has no manifest (no run committed it).
+    async fn read_manifest(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<(String, Vec<String>)>, LakeError> {
+        let key = format!("{prefix}{MANIFEST}");
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await;
+        let out = match got {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(classify("GetObject", &self.bucket, &key, e).into()),
+        };
+        let etag = out.e_tag().unwrap_or_default().to_owned();
+        let path = format!("s3://{}/{key}", self.bucket);
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| LakeError::Io {
+                path: path.clone(),
+                source: io::Error::other(e),
+            })?
+            .into_bytes();
+        let files = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.get("files")?
+                    .as_array()?
+                    .iter()
+                    .map(|f| f.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<String>>>()
+            })
+            .ok_or_else(|| LakeError::BadManifest {
+                key: path,
+                reason: "expected a JSON object with \"files\": [names]".into(),
+            })?;
+        Ok(Some((etag, files)))
+    }
+
+    /// Makes the partition `prefix` exactly what its manifest names: deletes every other object
+    /// directly in it (`_`-prefixed ones excepted) and aborts every upload under it. Called only
+    /// by the lease holder, so these belong to killed runs or to the previous version.
+    async fn tidy(&self, prefix: &str) -> Result<usize, LakeError> {
+        let keep: std::collections::HashSet<String> = self
+            .read_manifest(prefix)
+            .await?
+            .map(|(_, files)| files.into_iter().collect())
+            .unwrap_or_default();
+        let doomed: Vec<String> = self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter(|k| {
+                let name = &k[prefix.len()..];
+                !name.starts_with('_') && !name.contains('/') && !keep.contains(name)
+            })
+            .collect();
+        self.delete(&doomed).await?;
+        if let Ok(listed) = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+        {
+            for upload in listed.uploads() {
+                if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
+                    let _ = self
+                        .client
+                        .abort_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(id)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        Ok(doomed.len())
     }
 
     async fn abort_stale_uploads(&self) {
@@ -202,12 +337,13 @@ impl S3Lake {
     }
 }
 
-/// A run's pending and published objects in an S3 lake.
+/// A run's pending and published objects in an S3 lake, and the date's lease it holds.
 pub struct S3Staging {
     lake: Arc<S3Lake>,
     run_id: String,
     /// Run-unique suffix of every object this run writes.
     token: String,
+    lease: Arc<Lease>,
     uploads: Mutex<Vec<Upload>>,
     published: Mutex<Vec<Published>>,
 }
@@ -221,12 +357,14 @@ struct Upload {
     parts: Option<Vec<CompletedPart>>,
 }
 
-/// A partition whose new objects are visible and whose previous objects still exist.
+/// A partition whose new objects are visible and whose manifest still names the previous ones.
 struct Published {
     relative: PathBuf,
     prefix: String,
     new_keys: Vec<String>,
-    old_keys: Vec<String>,
+    /// The manifest's ETag when this run published (`None`: there was none), for the compare
+    /// and swap that replaces it.
+    manifest_etag: Option<String>,
 }
 
 impl S3Staging {
@@ -251,12 +389,54 @@ impl S3Staging {
             .any(|u| u.relative == relative && u.parts.is_some())
     }
 
-    /// Completes this run's uploads of the partition (after listing its previous objects) and
-    /// returns the new file names.
+    /// Finishes what the lease's previous holder left: writes the manifests it had decided on
+    /// (its warehouse load had committed), then tidies every partition it had made objects
+    /// visible in. Each finished item is cleared from the lease, so a run killed here leaves
+    /// the rest to the next.
+    async fn recover(&self, taken_from: Option<&str>) -> Result<(), LakeError> {
+        let lake = &self.lake;
+        let body = self.lease.body().await;
+        for m in &body.commit {
+            lake.client
+                .put_object()
+                .bucket(&lake.bucket)
+                .key(&m.key)
+                .content_type("application/json")
+                .body(ByteStream::from(
+                    serde_json::to_vec_pretty(&m.body).expect("manifest serializes"),
+                ))
+                .send()
+                .await
+                .map_err(|e| classify("PutObject", &lake.bucket, &m.key, e))?;
+        }
+        if !body.commit.is_empty() {
+            tracing::warn!(
+                manifests = body.commit.len(),
+                previous_run = taken_from.unwrap_or("(released)"),
+                "wrote the manifests a killed run had decided on (its warehouse load had committed)"
+            );
+            self.lease.update(|b| b.commit.clear()).await?;
+        }
+        for prefix in &body.partitions {
+            let removed = lake.tidy(prefix).await?;
+            self.lease
+                .update(|b| b.partitions.retain(|p| p != prefix))
+                .await?;
+            tracing::warn!(partition = %prefix, removed, previous_run = taken_from.unwrap_or("(released)"), "removed the objects a previous run of this date left beside its manifest");
+        }
+        Ok(())
+    }
+
+    /// Completes this run's uploads of the partition and returns the new file names. The
+    /// partition is recorded in the lease first, so a kill from here on is tidied by the next run.
     pub(super) fn publish(&self, relative: &Path) -> Result<Vec<String>, LakeError> {
         let lake = &self.lake;
         let prefix = lake.partition_prefix(relative);
-        let manifest = format!("{prefix}{MANIFEST}");
+        match self.published.lock().expect("published lock").len() {
+            0 => crate::fault::hit("stall-before-publish"),
+            1 => crate::fault::hit("stall-mid-publish"),
+            _ => {}
+        }
         let ready: Vec<Upload> = {
             let mut uploads = self.uploads.lock().expect("uploads lock");
             let (mine, rest): (Vec<Upload>, Vec<Upload>) = std::mem::take(&mut *uploads)
@@ -267,18 +447,21 @@ impl S3Staging {
         };
         let mut new_keys = Vec::new();
         let result = lake.block_on(async {
-            let old_keys: Vec<String> = lake
-                .list(&prefix)
-                .await?
-                .into_iter()
-                .filter(|k| *k != manifest)
-                .collect();
+            self.lease
+                .update(|b| {
+                    if !b.partitions.contains(&prefix) {
+                        b.partitions.push(prefix.clone());
+                    }
+                })
+                .await?;
+            let manifest_etag = lake.read_manifest(&prefix).await?.map(|(etag, _)| etag);
             for upload in &ready {
                 lake.client
                     .complete_multipart_upload()
                     .bucket(&lake.bucket)
                     .key(&upload.key)
                     .upload_id(&upload.upload_id)
+                    .if_none_match("*")
                     .multipart_upload(
                         CompletedMultipartUpload::builder()
                             .set_parts(upload.parts.clone())
@@ -291,10 +474,10 @@ impl S3Staging {
                     })?;
                 new_keys.push(upload.key.clone());
             }
-            Ok::<_, LakeError>(old_keys)
+            Ok::<_, LakeError>(manifest_etag)
         });
-        let old_keys = match result {
-            Ok(old) => old,
+        let manifest_etag = match result {
+            Ok(etag) => etag,
             Err(err) => {
                 // Take back what became visible, and drop the rest.
                 let done = new_keys.clone();
@@ -312,7 +495,7 @@ impl S3Staging {
             .map(|k| k[prefix.len()..].to_owned())
             .collect();
         names.sort();
-        tracing::debug!(partition = %prefix, new = new_keys.len(), previous = old_keys.len(), "published S3 partition");
+        tracing::debug!(partition = %prefix, new = new_keys.len(), "published S3 partition");
         self.published
             .lock()
             .expect("published lock")
@@ -320,49 +503,133 @@ impl S3Staging {
                 relative: relative.to_owned(),
                 prefix,
                 new_keys,
-                old_keys,
+                manifest_etag,
             });
         Ok(names)
     }
 
-    /// Points each published partition's manifest at the new files, then deletes the previous
-    /// version's objects.
+    /// Points each published partition's manifest at the new files (the decision goes into the
+    /// lease first), then tidies the partitions. Fails only while no manifest has changed or when
+    /// the lease was lost; a failed tidy is left to the next run of the date (a warning).
     pub(super) fn finalize(&self) -> Result<(), LakeError> {
         let lake = &self.lake;
         let published = std::mem::take(&mut *self.published.lock().expect("published lock"));
-        for p in published {
-            let files: Vec<&str> = p.new_keys.iter().map(|k| &k[p.prefix.len()..]).collect();
-            let manifest = serde_json::json!({
-                "run_id": self.run_id,
-                "partition": key_of(&p.relative),
-                "files": files,
+        if published.is_empty() {
+            return Ok(());
+        }
+        crate::fault::hit("stall-before-manifest");
+        let manifests: Vec<PendingManifest> = published
+            .iter()
+            .map(|p| {
+                let mut files: Vec<&str> =
+                    p.new_keys.iter().map(|k| &k[p.prefix.len()..]).collect();
+                files.sort_unstable();
+                PendingManifest {
+                    key: format!("{}{MANIFEST}", p.prefix),
+                    body: serde_json::json!({
+                        "run_id": self.run_id,
+                        "partition": key_of(&p.relative),
+                        "files": files,
+                    }),
+                }
+            })
+            .collect();
+        lake.block_on(self.lease.update(|b| b.commit = manifests.clone()))?;
+        for (i, (p, m)) in published.iter().zip(&manifests).enumerate() {
+            lake.block_on(self.put_manifest(m, p.manifest_etag.as_deref()))?;
+            if i == 0 {
+                crate::fault::hit("stall-mid-manifest");
+            }
+        }
+        crate::fault::hit("stall-before-cleanup");
+        if let Err(err) = lake.block_on(self.lease.update(|b| b.commit.clear())) {
+            tracing::warn!(error = %crate::error::error_chain(&err).join(": "), "could not clear the decided manifests from the lease (they are written; the next run rewrites them)");
+        }
+        for (i, p) in published.iter().enumerate() {
+            let tidied = lake.block_on(async {
+                let removed = lake.tidy(&p.prefix).await?;
+                self.lease
+                    .update(|b| b.partitions.retain(|x| *x != p.prefix))
+                    .await?;
+                Ok::<_, LakeError>(removed)
             });
-            let key = format!("{}{MANIFEST}", p.prefix);
-            lake.block_on(async {
-                lake.client
-                    .put_object()
-                    .bucket(&lake.bucket)
-                    .key(&key)
-                    .content_type("application/json")
-                    .body(ByteStream::from(
-                        serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| classify("PutObject", &lake.bucket, &key, e))?;
-                lake.delete(&p.old_keys).await
-            })?;
-            tracing::debug!(partition = %p.prefix, removed = p.old_keys.len(), "replaced S3 partition");
+            match tidied {
+                Ok(removed) => {
+                    tracing::debug!(partition = %p.prefix, removed, "replaced S3 partition");
+                }
+                Err(err) => tracing::warn!(
+                    partition = %p.prefix,
+                    error = %crate::error::error_chain(&err).join(": "),
+                    "committed, but could not remove the previous objects; the manifest names the new version, and the next run of this date removes them"
+                ),
+            }
+            if i == 0 {
+                crate::fault::hit("stall-mid-cleanup");
+            }
         }
         Ok(())
     }
 
-    /// Deletes the new objects of partitions published but not finalized.
+    /// Replaces a manifest by compare and swap against the ETag this run saw at publish. A
+    /// mismatch means another run changed it: this run has lost the date.
+    async fn put_manifest(&self, m: &PendingManifest, etag: Option<&str>) -> Result<(), LakeError> {
+        let lake = &self.lake;
+        let bytes = serde_json::to_vec_pretty(&m.body).expect("manifest serializes");
+        let request = lake
+            .client
+            .put_object()
+            .bucket(&lake.bucket)
+            .key(&m.key)
+            .content_type("application/json")
+            .body(ByteStream::from(bytes));
+        let request = match etag {
+            Some(etag) => request.if_match(etag),
+            None => request.if_none_match("*"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if lease::is_conflict(&e) => {
+                // A retried PUT whose first reply was lost finds its own manifest: fine.
+                let now = lake
+                    .read_manifest(&m.key[..m.key.len() - MANIFEST.len()])
+                    .await?;
+                let ours: Vec<String> =
+                    serde_json::from_value(m.body["files"].clone()).expect("files are strings");
+                if now.is_some_and(|(_, files)| files == ours) {
+                    return Ok(());
+                }
+                Err(LakeError::ManifestChanged {
+                    key: format!("s3://{}/{}", lake.bucket, m.key),
+                })
+            }
+            Err(e) => Err(classify("PutObject", &lake.bucket, &m.key, e).into()),
+        }
+    }
+
+    /// Deletes the new objects of partitions published but not finalized, and clears them from
+    /// the lease (on failure they stay there, for the next run to tidy).
     pub(super) fn unpublish(&self) -> Result<(), LakeError> {
         let lake = &self.lake;
         let published = std::mem::take(&mut *self.published.lock().expect("published lock"));
+        let prefixes: Vec<String> = published.iter().map(|p| p.prefix.clone()).collect();
         let keys: Vec<String> = published.into_iter().flat_map(|p| p.new_keys).collect();
-        lake.block_on(lake.delete(&keys))
+        lake.block_on(async {
+            lake.delete(&keys).await?;
+            self.lease
+                .update(|b| b.partitions.retain(|p| !prefixes.contains(p)))
+                .await
+        })
+    }
+
+    /// Renews the date's lease now; fails if another run has taken it over.
+    pub(super) fn confirm_lease(&self) -> Result<(), LakeError> {
+        self.lake.block_on(self.lease.update(|_| {}))
+    }
+
+    /// Releases the date's lease (best effort; the next run takes it over after its time to
+    /// live otherwise).
+    pub(super) fn release(&self) {
+        self.lake.block_on(self.lease.release());
     }
 
     /// Aborts the uploads that were never completed (best effort).

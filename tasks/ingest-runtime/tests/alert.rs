@@ -202,7 +202,10 @@ async fn posts_one_message_with_the_expected_json() {
     assert!(v["text"].as_str().unwrap().contains("push-logs"));
     let a = &v["attachments"][0];
     assert_eq!(a["color"], "#d24b4e");
-    assert_eq!(a["title"], "push-logs failed for 2026-11-20: data error");
+    assert_eq!(
+        a["title"],
+        "push-logs (push\\_proxy.logs\\_us\\_new) failed for 2026-11-20: data error"
+    );
     let fields: Vec<(String, String)> = a["fields"]
         .as_array()
         .unwrap()

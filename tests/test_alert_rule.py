@@ -120,6 +120,11 @@ def code_blocks(post: dict, lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)\n```", text, re.DOTALL)
 
 
+def job_commands(post: dict) -> list[str]:
+    """The alert's commands that run the job binary (not the `airflow tasks clear` one)."""
+    return [b for b in code_blocks(post, "sh") if not b.startswith("airflow tasks clear ")]
+
+
 def unreachable_s3() -> dict[str, str]:
     """S3 settings pointing at a port where nothing listens: listing fails as transient (4)."""
     return s3_env(f"http://127.0.0.1:{free_port()}")
@@ -198,8 +203,12 @@ def test_too_many_rejects_alert_gives_commands_that_run_verbatim(tmp_path, webho
     body = post["attachments"][0]["text"]
 
     # The first command re-runs the date as the pod ran it; the second accepts these rejects.
-    rerun, accept = code_blocks(post, "sh")
+    rerun, accept = job_commands(post)
     assert "--threads 2" in rerun
+    # Beside them, the Airflow re-run for this DAG, task and date.
+    assert f"airflow tasks clear ingest_push_logs -t load_us -s {DATE} -e {DATE}T23:59:59 -y" in [
+        b for b in code_blocks(post, "sh") if b.startswith("airflow ")
+    ]
     ratio = re.search(r"--max-reject-ratio (\S+)", accept).group(1)
     assert f"--max-reject-ratio {ratio} lets this run pass" in body
     assert observed <= float(ratio) < observed + 0.01, (observed, ratio)
@@ -247,7 +256,7 @@ def test_with_a_warehouse_the_alert_names_the_rejects_table_and_reruns_as_posted
     cur = conn.cursor()
     cur.execute(snowflake_sql.rstrip(";"))
     assert sum(n for _, n in cur.fetchall()) == rejected
-    rerun, accept = code_blocks(post, "sh")
+    rerun, accept = job_commands(post)
     for command in (rerun, accept):
         assert f"--warehouse-user {env['SNOWFLAKE_USER']}" in command
         assert SENTINEL_PASSWORD not in command

@@ -70,6 +70,9 @@ enum PutFailure {
     Other(LakeError),
 }
 
+/// How long `release` waits for a renewal in flight before giving up on it.
+const RENEWAL_WAIT: Duration = Duration::from_secs(5);
+
 /// A lease this run holds.
 pub(super) struct Lease {
     lake: Arc<S3Lake>,
@@ -79,6 +82,10 @@ pub(super) struct Lease {
     held: tokio::sync::Mutex<(String, LeaseBody)>,
     lost: AtomicBool,
     heartbeat: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Ends the heartbeat between renewals. Aborting it instead could cut a renewal whose PUT
+    /// S3 already applied before its new ETag was recorded, and the release's compare and swap
+    /// would then fail, leaving the lease behind (seen under load).
+    stop_heartbeat: Arc<tokio::sync::Notify>,
 }
 
 /// What `acquire` found and took over.
@@ -236,6 +243,7 @@ impl S3Lake {
                         held: tokio::sync::Mutex::new((etag, attempt)),
                         lost: AtomicBool::new(false),
                         heartbeat: std::sync::Mutex::new(None),
+                        stop_heartbeat: Arc::new(tokio::sync::Notify::new()),
                     });
                     lease.start_heartbeat();
                     return Ok(Acquired { lease, taken_from });
@@ -314,9 +322,13 @@ impl Lease {
     fn start_heartbeat(self: &Arc<Self>) {
         let lease = Arc::downgrade(self);
         let every = self.ttl / 4;
+        let stop = self.stop_heartbeat.clone();
         let task = self.lake.handle.spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = stop.notified() => return,
+                }
                 // A stall here blocks its thread: moved off the runtime's workers first.
                 #[cfg(feature = "fault-injection")]
                 tokio::task::block_in_place(|| crate::fault::hit("stall-lease-renewal"));
@@ -340,8 +352,15 @@ impl Lease {
     /// the lease over after the time to live): deletes it when nothing is left to finish, else
     /// marks it released with the unfinished business in its body, for the next run.
     pub async fn release(&self) {
-        if let Some(task) = self.heartbeat.lock().expect("heartbeat lock").take() {
-            task.abort();
+        // Stop the heartbeat between renewals and wait for a renewal in flight to finish, so
+        // the ETag below is the one S3 holds.
+        self.stop_heartbeat.notify_one();
+        let task = self.heartbeat.lock().expect("heartbeat lock").take();
+        if let Some(mut task) = task {
+            // Bounded: a renewal hung on S3 must not hold up the run's exit (the stop budget).
+            if tokio::time::timeout(RENEWAL_WAIT, &mut task).await.is_err() {
+                task.abort();
+            }
         }
         if self.is_lost() {
             return;

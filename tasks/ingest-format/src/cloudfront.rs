@@ -435,6 +435,8 @@ struct Layout {
     min_values: usize,
     /// The known fields present, in position order.
     present: Vec<(usize, Field)>,
+    /// Those of `present` that are typed (not text): the ones a line's values are parsed for.
+    typed: Vec<(usize, Field)>,
     /// Whether the layout came from a `#Fields` line.
     from_header: bool,
 }
@@ -446,6 +448,7 @@ impl Layout {
             by_position: Field::ALL.iter().copied().map(Some).collect(),
             min_values: REFERENCE_FIELDS,
             present: Field::ALL.iter().copied().enumerate().collect(),
+            typed: typed(Field::ALL.iter().copied().enumerate()),
             from_header: false,
         }
     }
@@ -481,10 +484,18 @@ impl Layout {
         Ok(Layout {
             min_values: by_position.len(),
             by_position,
+            typed: typed(present.iter().copied()),
             present,
             from_header: true,
         })
     }
+}
+
+/// The typed fields among `fields`.
+fn typed(fields: impl Iterator<Item = (usize, Field)>) -> Vec<(usize, Field)> {
+    fields
+        .filter(|(_, f)| f.spec().ty != FieldType::Text)
+        .collect()
 }
 
 /// Counter: objects without a `#Fields` line (read in today's standard order).
@@ -499,6 +510,8 @@ pub struct CloudFrontReader {
     slots: [Slot; FIELD_COUNT],
     ints: [Option<i64>; FIELD_COUNT],
     floats: [Option<f64>; FIELD_COUNT],
+    /// The last date parsed and its midnight: `day_micros` is that date's.
+    date: Vec<u8>,
     day_micros: i64,
     second_of_day: i64,
     ua: Decoder,
@@ -516,6 +529,7 @@ impl CloudFrontReader {
             slots: [Slot::Absent; FIELD_COUNT],
             ints: [None; FIELD_COUNT],
             floats: [None; FIELD_COUNT],
+            date: Vec::with_capacity(10),
             day_micros: 0,
             second_of_day: 0,
             ua: Decoder::default(),
@@ -621,7 +635,7 @@ impl CloudFrontReader {
                 }
             }
         }
-        for &(pos, f) in &layout.present {
+        for &(pos, f) in &layout.typed {
             let Slot::At(s, e) = self.slots[f as usize] else {
                 continue;
             };
@@ -630,9 +644,15 @@ impl CloudFrontReader {
             match ty {
                 FieldType::Text => {}
                 FieldType::Date => {
-                    self.day_micros = parse_date(value.as_bytes())
-                        .ok_or_else(|| expected(pos, f, ty.expected(), value))?
-                        .midnight_micros();
+                    // A file holds a day or two: parse a date only when it changes.
+                    // (`date` is empty only before the first, so an empty value still fails.)
+                    if self.date.is_empty() || self.date.as_slice() != value.as_bytes() {
+                        self.day_micros = parse_date(value.as_bytes())
+                            .ok_or_else(|| expected(pos, f, ty.expected(), value))?
+                            .midnight_micros();
+                        self.date.clear();
+                        self.date.extend_from_slice(value.as_bytes());
+                    }
                 }
                 FieldType::Time => {
                     self.second_of_day = parse_time_of_day(value.as_bytes())
@@ -987,6 +1007,44 @@ mod tests {
             ]
         );
         assert_eq!(sink.rejects[0].line, 3);
+    }
+
+    #[test]
+    fn each_line_s_date_counts_even_when_repeated_or_empty() {
+        let line = |date: &str| {
+            format!(
+                "{date}\t21:02:31\tLAX1\t392\t192.0.2.100\tGET\th\t/\t200\t-\tUA\t-\t-\tHit\tID\th\thttps\t23\t0.001\t-\t-\t-\tHit\tHTTP/1.1\t-\t-\n"
+            )
+        };
+        let input: String = [
+            "",
+            "2019-12-04",
+            "2019-12-04",
+            "",
+            "2019-12-05",
+            "2019-12-4",
+            "2019-12-04",
+        ]
+        .iter()
+        .map(|d| line(d))
+        .collect();
+        let sink = read(&format!("{HEADER26}{input}"));
+        let dates: Vec<_> = sink
+            .rows
+            .iter()
+            .map(|r| crate::time::format_micros_utc(r.int("log_at").unwrap()))
+            .collect();
+        assert_eq!(
+            dates,
+            [
+                "2019-12-04T21:02:31.000000Z",
+                "2019-12-04T21:02:31.000000Z",
+                "2019-12-05T21:02:31.000000Z",
+                "2019-12-04T21:02:31.000000Z",
+            ]
+        );
+        let rejected: Vec<u64> = sink.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(rejected, [3, 6, 8]);
     }
 
     #[test]

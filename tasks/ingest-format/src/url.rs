@@ -134,15 +134,26 @@ impl<'q> Iterator for QueryPairs<'q> {
             if self.rest.is_empty() {
                 return None;
             }
-            // `&` and `=` are ASCII, so splitting the bytes keeps char boundaries.
+            // `&` and `=` are ASCII, so splitting the bytes keeps char boundaries. One pass finds
+            // both: pairs are a few bytes long, shorter than a `memchr` call pays off on.
             let bytes = self.rest.as_bytes();
-            let end = memchr::memchr(b'&', bytes).unwrap_or(bytes.len());
+            let mut end = bytes.len();
+            let mut eq = None;
+            for (i, &b) in bytes.iter().enumerate() {
+                if b == b'&' {
+                    end = i;
+                    break;
+                }
+                if b == b'=' && eq.is_none() {
+                    eq = Some(i);
+                }
+            }
             let pair = &self.rest[..end];
             self.rest = self.rest.get(end + 1..).unwrap_or_default();
             if pair.is_empty() {
                 continue;
             }
-            return Some(match memchr::memchr(b'=', pair.as_bytes()) {
+            return Some(match eq {
                 Some(eq) => (&pair[..eq], &pair[eq + 1..]),
                 None => (pair, ""),
             });

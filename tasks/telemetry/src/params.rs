@@ -107,6 +107,7 @@ pub fn parse<'q>(query: Option<&'q str>, sink: &mut dyn RecordSink) -> Params<'q
 /// The first value of each of [`KEYS`] (raw, still encoded).
 fn first_values(query: &str) -> [Option<&str>; 9] {
     let mut out = [None; 9];
+    let mut missing = out.len();
     for (k, v) in query_pairs(query) {
         let i = match k {
             "id" => 0,
@@ -122,6 +123,10 @@ fn first_values(query: &str) -> [Option<&str>; 9] {
         };
         if out[i].is_none() {
             out[i] = Some(v);
+            missing -= 1;
+            if missing == 0 {
+                break;
+            }
         }
     }
     out
@@ -143,7 +148,8 @@ fn decode(raw: &str) -> Cow<'_, str> {
 }
 
 fn is_text(v: &str) -> bool {
-    !v.trim().is_empty() && v.len() <= MAX_TEXT
+    // Not all whitespace (what `trim().is_empty()` says, but stopping at the first letter).
+    v.len() <= MAX_TEXT && !v.chars().all(char::is_whitespace)
 }
 
 /// Server ids are 26 lowercase letters and digits; accept any id-like token.

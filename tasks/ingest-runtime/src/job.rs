@@ -512,12 +512,12 @@ fn run_config<F: RecordFormat>(
     let sources = args
         .sources
         .iter()
-        .map(|s| SourceLocation::parse(s))
+        .map(|s| SourceLocation::parse_source(s))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(id) = &args.run_id {
         crate::lake::validate_run_id(id)?;
     }
-    let lake = LakeLocation::parse(&args.lake)?;
+    let lake = LakeLocation::parse_lake(&args.lake)?;
     if !lake.is_s3() && !args.dry_run && in_kubernetes() {
         return Err(format!(
             "--lake {} is a local directory, but this run is in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set): the partitions would be written into the container's filesystem and vanish with the pod. Set INGEST_LAKE (or --lake) to s3://<bucket>/<prefix>",

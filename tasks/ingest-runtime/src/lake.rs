@@ -173,58 +173,10 @@ pub fn validate_run_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// `--lake`: a local directory or `s3://bucket/prefix`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LakeLocation {
-    Local(PathBuf),
-    S3 { bucket: String, prefix: String },
-}
+/// A `--lake` location ([`Location::parse_lake`]).
+pub type LakeLocation = crate::location::Location;
 
 impl LakeLocation {
-    /// Parses a `--lake` value. A trailing `/` is ignored.
-    pub fn parse(value: &str) -> Result<LakeLocation, String> {
-        let value = value.trim();
-        if value.is_empty() {
-            return Err("--lake is empty; expected a directory or s3://bucket/prefix".into());
-        }
-        if let Some(rest) = value.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(format!(
-                    "--lake {value:?} has no bucket; expected s3://bucket/prefix"
-                ));
-            }
-            let prefix = prefix.trim_matches('/');
-            if prefix.split('/').any(|p| p == "." || p == "..")
-                || prefix.contains("//")
-                || prefix.chars().any(|c| c.is_control() || c == '\'')
-            {
-                return Err(format!(
-                    "--lake {value:?}: the prefix must be plain path segments"
-                ));
-            }
-            return Ok(LakeLocation::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.to_owned(),
-            });
-        }
-        if value.contains("://") {
-            return Err(format!(
-                "--lake {value:?}: only s3:// URLs and local directories are supported"
-            ));
-        }
-        let trimmed = value.trim_end_matches('/');
-        Ok(LakeLocation::Local(PathBuf::from(if trimmed.is_empty() {
-            "/"
-        } else {
-            trimmed
-        })))
-    }
-
-    pub fn is_s3(&self) -> bool {
-        matches!(self, LakeLocation::S3 { .. })
-    }
-
     /// Where a partition (relative path) lives, for logs and the run summary.
     pub fn join(&self, relative: &Path) -> String {
         match self {
@@ -232,16 +184,6 @@ impl LakeLocation {
             LakeLocation::S3 { bucket, prefix } => {
                 format!("s3://{bucket}/{}/", s3::join_key(prefix, &key_of(relative)))
             }
-        }
-    }
-}
-
-impl fmt::Display for LakeLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LakeLocation::Local(p) => write!(f, "{}", p.display()),
-            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
-            LakeLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod error;
 pub mod fault;
 pub mod job;
 pub mod lake;
+pub mod location;
 pub mod logging;
 pub mod notify;
 pub mod panics;

@@ -7,9 +7,7 @@
 mod local;
 pub(crate) mod s3;
 
-use std::fmt;
 use std::io::Read;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::aws_error::{AwsFailure, AwsProblem, CauseChain};
@@ -20,52 +18,8 @@ pub use s3::S3Source;
 // The lake names the S3 options through the source's path.
 pub use crate::aws_client::S3Options;
 
-/// A `--source` value: `s3://bucket/prefix` or a local directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourceLocation {
-    S3 { bucket: String, prefix: String },
-    Local(PathBuf),
-}
-
-impl SourceLocation {
-    /// Parses a `--source` value. A trailing `/` is ignored.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let value = value.trim();
-        if value.is_empty() {
-            return Err("--source is empty; expected s3://bucket/prefix or a directory".into());
-        }
-        if let Some(rest) = value.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(format!(
-                    "--source {value:?} has no bucket; expected s3://bucket/prefix"
-                ));
-            }
-            return Ok(SourceLocation::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.trim_end_matches('/').to_owned(),
-            });
-        }
-        if value.contains("://") {
-            return Err(format!(
-                "--source {value:?}: only s3:// URLs and local directories are supported"
-            ));
-        }
-        let trimmed = value.trim_end_matches('/');
-        Ok(SourceLocation::Local(PathBuf::from(
-            if trimmed.is_empty() { "/" } else { trimmed },
-        )))
-    }
-}
-
-impl fmt::Display for SourceLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SourceLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
-            SourceLocation::Local(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
+/// A `--source` location ([`Location::parse_source`]).
+pub type SourceLocation = crate::location::Location;
 
 /// Which keys under a source belong to a date: those starting with `<source><list_prefix>` and,
 /// if set, ending with `suffix`.
@@ -273,42 +227,5 @@ impl SourceFailure {
 
     fn set(&self, err: SourceError) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_s3_and_local_locations() {
-        assert_eq!(
-            SourceLocation::parse("s3://logs/AWSLogs/1/elasticloadbalancing/us-east-1/").unwrap(),
-            SourceLocation::S3 {
-                bucket: "logs".into(),
-                prefix: "AWSLogs/1/elasticloadbalancing/us-east-1".into()
-            }
-        );
-        assert_eq!(
-            SourceLocation::parse("s3://logs").unwrap(),
-            SourceLocation::S3 {
-                bucket: "logs".into(),
-                prefix: String::new()
-            }
-        );
-        assert_eq!(
-            SourceLocation::parse("./sample/x/").unwrap(),
-            SourceLocation::Local(PathBuf::from("./sample/x"))
-        );
-        assert!(
-            SourceLocation::parse("s3:///x")
-                .unwrap_err()
-                .contains("no bucket")
-        );
-        assert!(
-            SourceLocation::parse("gs://b/x")
-                .unwrap_err()
-                .contains("only s3://")
-        );
     }
 }

@@ -33,7 +33,7 @@ pub async fn check_source(client: Option<&aws_sdk_s3::Client>, location: &str) -
         list: (status, detail),
         read: None,
     };
-    match SourceLocation::parse(location) {
+    match SourceLocation::parse_source(location) {
         Err(why) => list(Status::Fail, why),
         Ok(SourceLocation::Local(path)) => {
             if path.is_dir() {
@@ -114,7 +114,7 @@ pub async fn check_lake(
     location: &str,
     probe_name: &str,
 ) -> (Status, String) {
-    match LakeLocation::parse(location) {
+    match LakeLocation::parse_lake(location) {
         Err(why) => (Status::Fail, why),
         Ok(LakeLocation::Local(path)) => {
             if path.is_dir() {

@@ -267,8 +267,9 @@ done
 # start an arm64 container.)
 if [ "${INGEST_IMAGE_ARM64:-1}" = 1 ]; then
   ARM=aarch64-unknown-linux-gnu
-  command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null ||
+  if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
     fail "the arm64 toolchain is missing: run scripts/install-tools.sh (or INGEST_IMAGE_ARM64=0)"
+  fi
   t0=$SECONDS
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
     CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \

@@ -169,7 +169,13 @@ impl AlbParser {
         rec.target = parse_endpoint(line, rec.spans[4])
             .map_err(|()| expected(line, &rec, 4, "ip:port or \"-\""))?;
         for i in 0..3 {
+            // Rust's float parser also takes "NaN" and "inf"; ALB writes neither (a failed
+            // dispatch is -1), so such a value is a corrupt line, not a time.
             rec.processing[i] = parse_opt::<f64>(field(5 + i))
+                .and_then(|v| match v {
+                    Some(t) if !t.is_finite() => Err(()),
+                    v => Ok(v),
+                })
                 .map_err(|()| expected(line, &rec, 5 + i, "a number of seconds or \"-\""))?;
         }
         rec.elb_status =

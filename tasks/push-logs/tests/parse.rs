@@ -207,3 +207,36 @@ fn invalid_utf8_in_a_text_field_loads_replaced() {
     assert_eq!(sink.rows.len(), 1);
     assert_eq!(sink.rows[0].text("user_agent"), Some("\u{fffd}url/7.46.0"));
 }
+
+#[test]
+fn processing_times_must_be_finite_numbers() {
+    // Rust's float parser takes "NaN" and "inf" (and "1e400" becomes inf); ALB never writes
+    // them, so such a line is rejected rather than loaded as a time.
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let good = std::fs::read_to_string(data.join("malformed.log")).unwrap();
+    let good = good.lines().next().unwrap();
+    assert!(good.contains(" 0.086 "), "{good}");
+    let values = ["-1", "NaN", "inf", "-inf", "1e400", "0.5"];
+    let lines: Vec<String> = values
+        .iter()
+        .map(|v| good.replacen(" 0.086 ", &format!(" {v} "), 1))
+        .collect();
+    let path = std::env::temp_dir().join(format!("alb-nan-{}.log", std::process::id()));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (sink, result) = read_fixture(&AlbFormat, &path);
+    std::fs::remove_file(&path).unwrap();
+    result.unwrap();
+    let loaded: Vec<u64> = sink.rows.iter().map(|r| r.line).collect();
+    assert_eq!(loaded, vec![1, 6], "-1 (a failed dispatch) and 0.5 load");
+    let rejected: Vec<(u64, &str)> = sink
+        .rejects
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
+    for (line, value) in [(2, "NaN"), (3, "inf"), (4, "-inf"), (5, "1e400")] {
+        let reason = format!(
+            "field 6 (request_processing_time): expected a number of seconds or \"-\", got \"{value}\""
+        );
+        assert!(rejected.contains(&(line, reason.as_str())), "{rejected:?}");
+    }
+}

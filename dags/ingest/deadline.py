@@ -25,7 +25,7 @@ from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from ingest import config
-from ingest.notifier import DEFAULT_USERNAME, _code, neutralize, post, webhook_url
+from ingest.notifier import DEFAULT_USERNAME, _code, _duration, neutralize, post, webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,6 @@ def _when(value: Any) -> str:
     return "?"
 
 
-def _duration(minutes: int) -> str:
-    hours, mins = divmod(minutes, 60)
-    return (
-        " ".join(p for p in (f"{hours} h" if hours else "", f"{mins} min" if mins else "") if p)
-        or "0 min"
-    )
-
-
 # What the run's state says, and what on-call does about it.
 NEXT_STEP = {
     "queued": "the run has not started: check the scheduler and executor, and the pool's free "
@@ -100,7 +92,7 @@ def build_payload(
         ("Date", _code(date)),
         (
             "Due",
-            f"{_code(due)} ({_duration(due_after_minutes)} after the scheduled start, "
+            f"{_code(due)} ({_duration(due_after_minutes * 60)} after the scheduled start, "
             f"{_code(_when(run.get('run_after')))})",
         ),
         ("Run", f"`{_code(run.get('dag_run_id') or '?')}`, state **{_code(state)}**"),

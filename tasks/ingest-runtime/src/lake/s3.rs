@@ -204,51 +204,43 @@ impl S3Lake {
             })
             .collect();
         self.delete(&doomed).await?;
-        if let Ok(listed) = self
+        // Best effort: an upload left open costs storage until the bucket's lifecycle rule.
+        let _ = self.abort_uploads(prefix, |_| true).await;
+        Ok(doomed.len())
+    }
+
+    async fn abort_stale_uploads(&self) {
+        let prefix = join_key(&self.prefix, "");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let stale = |upload: &aws_sdk_s3::types::MultipartUpload| {
+            upload
+                .initiated()
+                .is_some_and(|t| now - t.secs() > STALE_UPLOAD_SECS)
+        };
+        if self.abort_uploads(&prefix, stale).await.is_none() {
+            tracing::debug!("could not list stale multipart uploads (ignored)");
+        }
+    }
+
+    /// Aborts the open multipart uploads under `prefix` that `which` selects; `None` when they
+    /// could not be listed. Each abort is best effort (logged).
+    async fn abort_uploads(
+        &self,
+        prefix: &str,
+        which: impl Fn(&aws_sdk_s3::types::MultipartUpload) -> bool,
+    ) -> Option<()> {
+        let listed = self
             .client
             .list_multipart_uploads()
             .bucket(&self.bucket)
             .prefix(prefix)
             .send()
             .await
-        {
-            for upload in listed.uploads() {
-                if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
-                    let _ = self
-                        .client
-                        .abort_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(id)
-                        .send()
-                        .await;
-                }
-            }
-        }
-        Ok(doomed.len())
-    }
-
-    async fn abort_stale_uploads(&self) {
-        let prefix = join_key(&self.prefix, "");
-        let listed = self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .send()
-            .await;
-        let Ok(listed) = listed else {
-            tracing::debug!("could not list stale multipart uploads (ignored)");
-            return;
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        for upload in listed.uploads() {
-            let old = upload
-                .initiated()
-                .is_some_and(|t| now - t.secs() > STALE_UPLOAD_SECS);
-            if let (true, Some(key), Some(id)) = (old, upload.key(), upload.upload_id()) {
+            .ok()?;
+        for upload in listed.uploads().iter().filter(|u| which(u)) {
+            if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
                 let aborted = self
                     .client
                     .abort_multipart_upload()
@@ -260,10 +252,11 @@ impl S3Lake {
                 tracing::info!(
                     key,
                     ok = aborted.is_ok(),
-                    "aborted a stale multipart upload"
+                    "aborted an open multipart upload"
                 );
             }
         }
+        Some(())
     }
 
     /// The partition's key prefix, with the trailing `/`.

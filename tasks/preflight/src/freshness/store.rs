@@ -91,6 +91,10 @@ impl Store {
     pub async fn committed(&self, table: &TableName, date: Date) -> Result<bool, StoreError> {
         let partition = key_of(&table.partition_path(date));
         match self {
+            Store::Local(root) if !root.is_dir() => Err(StoreError {
+                status: Status::Fail,
+                detail: format!("the local lake {} is not a directory", root.display()),
+            }),
             Store::Local(root) => Ok(root.join(partition).is_dir()),
             Store::S3 {
                 client,
@@ -255,6 +259,9 @@ mod tests {
         let store = Store::Local(root.clone());
         let table = TableName::parse("push_proxy.logs_us_new").unwrap();
         let date: Date = "2026-11-20".parse().unwrap();
+        let err = store.committed(&table, date).await.unwrap_err();
+        assert_eq!(err.status, Status::Fail, "{err}");
+        std::fs::create_dir_all(&root).unwrap();
         assert!(!store.committed(&table, date).await.unwrap());
         std::fs::create_dir_all(root.join("push_proxy/logs_us_new/dt=2026-11-20")).unwrap();
         assert!(store.committed(&table, date).await.unwrap());

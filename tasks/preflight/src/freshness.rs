@@ -71,25 +71,42 @@ pub struct Run<'a> {
 
 /// Checks every due date of the window; posts and marks the dates not loaded.
 pub async fn run(run: &Run<'_>) -> Vec<DateReport> {
+    let dates = due::due_dates(&run.window);
+    if dates.is_empty() {
+        return Vec::new();
+    }
+    let access = run.store.check_access().await;
     let mut reports = Vec::new();
-    for date in due::due_dates(&run.window) {
-        reports.push(check_date(run, date).await);
+    for date in dates {
+        reports.push(match &access {
+            Ok(()) => check_date(run, date).await,
+            Err(err) => fail(
+                new_report(run, date),
+                AlertState::Unchecked,
+                err.status,
+                err.detail.clone(),
+            ),
+        });
     }
     reports
 }
 
-async fn check_date(run: &Run<'_>, date: Date) -> DateReport {
-    let due_secs = due::due_at(date, run.window.due_after_secs);
-    let mut report = DateReport {
+fn new_report(run: &Run<'_>, date: Date) -> DateReport {
+    DateReport {
         date: date.to_string(),
-        due: due::format_rfc3339(due_secs),
+        due: due::format_rfc3339(due::due_at(date, run.window.due_after_secs)),
         loaded: Vec::new(),
         missing: Vec::new(),
         alert: AlertState::NotNeeded,
         marker: run.store.marker(date),
         error: None,
         status: Status::Ok,
-    };
+    }
+}
+
+async fn check_date(run: &Run<'_>, date: Date) -> DateReport {
+    let due_secs = due::due_at(date, run.window.due_after_secs);
+    let mut report = new_report(run, date);
     let mut missing: Vec<&Watched> = Vec::new();
     for watched in run.tables {
         match run.store.committed(&watched.table, date).await {

@@ -87,14 +87,48 @@ impl Store {
         }
     }
 
-    /// Is the table's partition of `date` committed?
-    pub async fn committed(&self, table: &TableName, date: Date) -> Result<bool, StoreError> {
-        let partition = key_of(&table.partition_path(date));
+    /// Lists one key under the lake root. A HEAD answer has no body, so a missing bucket and a
+    /// missing manifest are the same 404 there: this tells them apart (and a denied listing,
+    /// without which S3 answers 403 for a missing object) before any partition is judged.
+    pub async fn check_access(&self) -> Result<(), StoreError> {
         match self {
             Store::Local(root) if !root.is_dir() => Err(StoreError {
                 status: Status::Fail,
                 detail: format!("the local lake {} is not a directory", root.display()),
             }),
+            Store::Local(_) => Ok(()),
+            Store::S3 {
+                client,
+                bucket,
+                prefix,
+            } => {
+                let root = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                };
+                match client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(&root)
+                    .max_keys(1)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(failed(
+                        &format!("s3://{bucket}/{root}"),
+                        crate::s3check::classify(e, "s3:ListBucket on the lake prefix"),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Is the table's partition of `date` committed? ([`Store::check_access`] first.)
+    pub async fn committed(&self, table: &TableName, date: Date) -> Result<bool, StoreError> {
+        let partition = key_of(&table.partition_path(date));
+        match self {
             Store::Local(root) => Ok(root.join(partition).is_dir()),
             Store::S3 {
                 client,
@@ -259,9 +293,10 @@ mod tests {
         let store = Store::Local(root.clone());
         let table = TableName::parse("push_proxy.logs_us_new").unwrap();
         let date: Date = "2026-11-20".parse().unwrap();
-        let err = store.committed(&table, date).await.unwrap_err();
+        let err = store.check_access().await.unwrap_err();
         assert_eq!(err.status, Status::Fail, "{err}");
         std::fs::create_dir_all(&root).unwrap();
+        store.check_access().await.unwrap();
         assert!(!store.committed(&table, date).await.unwrap());
         std::fs::create_dir_all(root.join("push_proxy/logs_us_new/dt=2026-11-20")).unwrap();
         assert!(store.committed(&table, date).await.unwrap());

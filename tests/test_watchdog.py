@@ -181,6 +181,24 @@ def test_a_denied_lake_fails_the_run_and_posts_nothing(moto_endpoint, webhook):
     assert webhook.raw == []
 
 
+def test_bad_settings_exit_2_naming_them(tmp_path, webhook):
+    for args, env, needle in (
+        ([], {}, "--check-freshness needs the lake: --lake or INGEST_LAKE"),
+        (["--lake", str(tmp_path), "--now", "yesterday"], {}, "--now \"yesterday\""),
+        (["--lake", str(tmp_path)], {"INGEST_JOBS": "widgets"}, "\"widgets\" is not a job"),
+        (
+            ["--lake", str(tmp_path)],
+            {"INGEST_PUSH_LOGS_DEPLOYMENTS": "US"},
+            "INGEST_PUSH_LOGS_DEPLOYMENTS=\"US\"",
+        ),
+    ):
+        result = run_job("preflight", "--check-freshness", *args, env=env)
+        assert result.code == 2, (args, env, result.stdout, result.stderr)
+        assert needle in result.stderr, (needle, result.stderr)
+        assert doc_of(result.stdout)["exit_code"] == 2
+    assert webhook.raw == []
+
+
 @pytest.fixture()
 def pod_bin_dir():
     """The built preflight where the pod's user (65532) can run it."""

@@ -172,6 +172,7 @@ async fn check_date(run: &Run<'_>, date: Date) -> DateReport {
         );
     }
     report.alert = AlertState::Sent;
+    tracing::info!(date = %date, missing = ?report.missing, "posted the watchdog alert");
     let record = serde_json::json!({
         "event": "watchdog_alert",
         "date": report.date,

@@ -75,7 +75,7 @@ done
 
 # The toggles really render what they promise.
 all="$work/rendered-all-toggles-values.yaml"
-for kind in ConfigMap Secret ServiceAccount Role RoleBinding NetworkPolicy Job Pod; do
+for kind in ConfigMap Secret ServiceAccount Role RoleBinding NetworkPolicy Job Pod CronJob; do
   check "all toggles render a $kind" grep -q "^kind: $kind\$" "$all"
 done
 hook_runs_preflight() {
@@ -84,6 +84,41 @@ hook_runs_preflight() {
     grep -q 'image: "registry.example.test/data/ingest/preflight:0.4.1"' "$all"
 }
 check "pre-install/pre-upgrade hook Job runs the preflight image" hook_runs_preflight
+watchdog_cronjob() { # the watchdog: preflight --check-freshness, hourly by default, one at a time,
+  # the jobs' ServiceAccount and webhook, the job pods' securityContext; only with a lake
+  "$TOOLS/venv/bin/python" - "$all" "$work/rendered-default-values.yaml" <<'PY' || return 1
+import sys, yaml
+(cron,) = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "CronJob"]
+assert cron["metadata"]["name"] == "ingest-tasks-watchdog", cron["metadata"]
+spec = cron["spec"]
+assert spec["concurrencyPolicy"] == "Forbid" and spec["timeZone"] == "Etc/UTC", spec
+assert spec["schedule"] == "5,35 * * * *", spec["schedule"]
+job = spec["jobTemplate"]["spec"]
+assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] == 600, job
+pod = job["template"]["spec"]
+assert pod["serviceAccountName"] == "ingest-tasks" and pod["restartPolicy"] == "Never", pod
+(c,) = pod["containers"]
+assert c["image"] == "registry.example.test/data/ingest/preflight:0.4.1", c["image"]
+assert c["args"] == ["--check-freshness"], c["args"]
+sc = c["securityContext"]
+assert sc["readOnlyRootFilesystem"] and sc["runAsNonRoot"] and not sc["allowPrivilegeEscalation"], sc
+env = {e["name"]: e for e in c["env"]}
+ref = env["MATTERMOST_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"]
+assert ref == {"name": "ingest-env", "key": "mattermost-webhook-url"}, ref
+for name, value in {"INGEST_LAKE": "s3://acme-lake/ingest", "INGEST_WATCHDOG_LOOKBACK_DAYS": "7",
+                    "INGEST_WATCHDOG_DUE_AFTER_HOURS": "12", "INGEST_WATCHDOG_START_DATE": "2026-11-01",
+                    "INGEST_PUSH_LOGS_DEPLOYMENTS": "us,test,eu", "INGEST_LOG_FORMAT": "json"}.items():
+    assert env[name]["value"] == value, (name, env.get(name))
+default = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d and d["kind"] == "CronJob"]
+assert default == [], "the watchdog renders without a lake"
+PY
+  local schedule
+  schedule="$(helm template x "$CHART" --set lake=s3://acme-lake/x | sed -n 's/^  schedule: //p')"
+  [ "$schedule" = '"15 * * * *"' ] || { echo "the default schedule is not hourly: $schedule"; return 1; }
+  ! helm template x "$CHART" --set lake=s3://acme-lake/x --set watchdog.enabled=false | grep -q '^kind: CronJob' ||
+    { echo "watchdog.enabled=false still renders the CronJob"; return 1; }
+}
+check "watchdog CronJob runs preflight --check-freshness (only with a lake)" watchdog_cronjob
 dag_settings() { # the names docs/dags.md lists under "Deploy-time configuration"
   local k
   for k in INGEST_IMAGE_REGISTRY INGEST_IMAGE_TAG INGEST_LAKE INGEST_NAMESPACE INGEST_SERVICE_ACCOUNT \
@@ -151,8 +186,10 @@ for path in sys.argv[1:]:
         if not doc:
             continue
         spec = doc.get("spec", {})
-        pod = spec.get("template", {}).get("spec", {}) if doc["kind"] == "Job" else spec
-        for c in pod.get("containers", []) if doc["kind"] in ("Pod", "Job") else []:
+        if doc["kind"] == "CronJob":
+            spec = spec.get("jobTemplate", {}).get("spec", {})
+        pod = spec.get("template", {}).get("spec", {}) if doc["kind"] in ("Job", "CronJob") else spec
+        for c in pod.get("containers", []) if doc["kind"] in ("Pod", "Job", "CronJob") else []:
             names = [e["name"] for e in c.get("env", [])]
             bad += [f"{doc['kind']}/{doc['metadata']['name']}: {n}" for n in set(names) if names.count(n) > 1]
 sys.exit("duplicate env: " + ", ".join(bad) if bad else 0)
@@ -182,6 +219,10 @@ must_fail "values.schema.json rejects a bad deployment name" "deployments" \
   helm template x "$CHART" --set 'jobs.push-logs.deployments={us,US-East}'
 must_fail "values.schema.json rejects a local-path lake" "/lake" \
   helm template x "$CHART" --set lake=/data/lake
+must_fail "values.schema.json rejects a watchdog lookback of 0 days" "lookbackDays" \
+  helm template x "$CHART" --set watchdog.lookbackDays=0
+must_fail "values.schema.json rejects a watchdog schedule that is not cron" "schedule" \
+  helm template x "$CHART" --set watchdog.schedule=hourly
 check "values.schema.json: additionalProperties false on every object" python3 - "$CHART/values.schema.json" <<'PY'
 import json, sys
 bad = []

@@ -95,3 +95,22 @@ def test_the_hook_checks_the_secret_the_pods_will_use(create):
     else:
         assert env["INGEST_SECRET_NAME"] == "ingest-tasks"
         assert kinds(docs, "Secret") == []
+
+
+@pytest.mark.parametrize("setup", ["existing", "chart-managed"])
+def test_the_watchdog_reads_the_webhook_from_the_jobs_secret(setup):
+    sets = ["lake=s3://acme-lake/ingest"]
+    if setup == "existing":
+        sets.append("secret.existingSecret=ingest-env")
+    else:
+        sets += ["secret.create=true", f"secret.stringData.mattermost-webhook-url={WEBHOOK}"]
+    text, docs = render(*sets)
+    (cron,) = kinds(docs, "CronJob")
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    (var,) = [e for e in container["env"] if e["name"] == "MATTERMOST_WEBHOOK_URL"]
+    # The same Secret and key as the job pods (INGEST_SECRET_NAME), never the value itself.
+    ref = var["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": settings(docs)["INGEST_SECRET_NAME"], "key": "mattermost-webhook-url"}
+    assert WEBHOOK not in str(container)
+    expected = "ingest-env" if setup == "existing" else "ingest-tasks"
+    assert settings(docs)["INGEST_SECRET_NAME"] == expected

@@ -199,6 +199,17 @@ def check_backfill(af: Airflow, out: subprocess.CompletedProcess) -> None:
     assert af.query("SELECT COUNT(*) FROM backfill") == [(0,)]
 
 
+def check_backfill_load(af: Airflow, out: subprocess.CompletedProcess) -> None:
+    """The watchdog's load command (runbook F): a backfill that creates the date's run."""
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert af.query("SELECT COUNT(*) FROM backfill WHERE dag_id = 'ingest_push_logs'") == [(1,)]
+    runs = af.query(
+        "SELECT run_type FROM dag_run WHERE dag_id = 'ingest_push_logs' "
+        "AND logical_date LIKE '2026-11-20 01:30:00%'"
+    )
+    assert runs == [("backfill",)], runs
+
+
 def check_pools_list(af: Airflow, out: subprocess.CompletedProcess) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert re.search(r"^default_pool\s+128\b", out.stdout, flags=re.M), out.stdout
@@ -235,6 +246,8 @@ CHECKS = {
         None,
         check_backfill,
     ),
+    "airflow backfill create --dag-id ingest_push_logs --from-date 2026-11-20 "
+    "--to-date 2026-11-20T23:59:59 --reprocess-behavior failed": (None, check_backfill_load),
 }
 # The runs must exist before they are cleared or listed; the DAG is listed before unpausing.
 ORDER = [
@@ -245,6 +258,8 @@ ORDER = [
     "airflow dags unpause",
     "airflow jobs check",
     "airflow dags list-runs",
+    # The dry run (D) first: it checks that nothing was created yet.
+    "airflow backfill create --dag-id ingest_push_logs --from-date 2026-11-18",
     "airflow backfill create",
     "airflow pools list",
     "airflow pools set",

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import SENTINEL_AWS_SECRET
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "ingest-tasks"
 RELEASE = "ingest-tasks"
@@ -416,6 +418,59 @@ def run_container(
         pod_reason=pod_reason,
         argv=argv,
     )
+
+
+# --- the env the image and the cluster add ----------------------------------------------------
+
+IMAGE_ENV = {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}  # the Dockerfile's ENV
+
+
+def cluster_env(moto: str, sandbox: Sandbox, s3_endpoint: str | None = None) -> dict:
+    """What EKS and the kubelet put in every pod besides its spec's env: the kubelet's service
+    env and termination-log mount, IRSA's AWS env (here: static keys for moto, and moto's
+    endpoint: stand-ins for the role and the real S3)."""
+    return {
+        "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": "1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": SENTINEL_AWS_SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "INGEST_S3_ENDPOINT": s3_endpoint or moto,
+        "INGEST_S3_FORCE_PATH_STYLE": "true",
+        "INGEST_S3_MAX_ATTEMPTS": "2",
+        "INGEST_TERMINATION_LOG": str(sandbox.termination_log),
+    }
+
+
+def start_pod(pod: dict, objects: Objects, hostdir: Path, extra_env: dict, who: str):
+    """Resolves the pod's single container as the kubelet would and prepares its sandbox.
+    Returns (job, command, args, env, sandbox)."""
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    mounts = {}
+    for mount in container.get("volumeMounts") or []:
+        volume = volumes[mount["name"]]
+        if "emptyDir" not in volume:
+            continue  # the preflight pod's ServiceAccount token: the kubeconfig stands for it
+        mounts[mount["mountPath"]] = mount["name"]
+    security = container.get("securityContext") or {}
+    assert security.get("readOnlyRootFilesystem") is True, f"{who}: root filesystem is writable"
+    assert security.get("runAsNonRoot") is True, f"{who}: may run as root"
+    sandbox = make_sandbox(hostdir, mounts)
+    env = dict(IMAGE_ENV)
+    env["HOSTNAME"] = pod["metadata"].get("name") or who
+    env.update(container_env(container, objects, who))  # CreateContainerConfigError
+    env = {k: map_paths(v, sandbox) for k, v in env.items()}
+    for name, value in extra_env(sandbox).items() if callable(extra_env) else extra_env.items():
+        env.setdefault(name, value)  # the pod's own env wins, as with IRSA's webhook
+    image = container["image"]
+    job = image.rsplit("/", 1)[1].split(":")[0].split("@")[0]
+    # The image's ENTRYPOINT (/usr/local/bin/job) runs the job's binary: named by the image here.
+    command = container.get("command") or [f"/usr/local/bin/{job}"]
+    args = [expand(a, env) for a in container.get("args") or []]
+    return job, command, args, env, sandbox
 
 
 # --- the Kubernetes API, for preflight's `get secrets/<name>` and `get serviceaccounts/<name>` ---

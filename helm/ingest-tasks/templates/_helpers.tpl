@@ -112,6 +112,11 @@ tolerations:
 {{- end }}
 {{- end }}
 
+{{/* The watchdog CronJob (a CronJob name may have at most 52 characters). */}}
+{{- define "ingest-tasks.watchdogName" -}}
+{{- printf "%s-watchdog" (include "ingest-tasks.fullname" .) | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "ingest-tasks.preflightHookName" -}}
 {{- printf "%s-preflight-hook" (include "ingest-tasks.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

@@ -11,7 +11,11 @@
 //! - optionally the warehouse credentials ([`warehouse`]) and the webhook ([`webhook`]).
 //!
 //! `--sync` copies chosen AWS Secrets Manager entries into the Secret first, idempotently.
+//!
+//! `--check-freshness` is another mode, the watchdog ([`freshness`]): run hourly by a CronJob,
+//! it checks that every due date is in the lake, and alerts once per date that is not.
 
+pub mod freshness;
 pub mod kube_secrets;
 pub mod kube_service_account;
 pub mod plan;

@@ -26,6 +26,12 @@ Checks (one table row each; never a secret value):
   warehouse   --check-warehouse only: the warehouse accepts the credentials
   webhook     --check-webhook only: a \"deploy check\" message posts to the webhook
 
+--check-freshness (the watchdog; a CronJob runs it) replaces the checks above: for each due date of the
+window (--lookback-days, --due-after-hours), every table of --jobs must have a committed partition in
+--lake (<table>/dt=<date>/_manifest.json on S3); a date that has not gets one alert, once (marker
+<lake>/_watchdog/dt=<date>.json). Exit 0 when every due date is loaded or alerted, 2 when the lake is
+denied or the webhook missing or refused, 4 when S3 or the webhook was unavailable.
+
 Exit codes:
   0  everything required is present (warnings allowed)
   1  internal error
@@ -169,6 +175,30 @@ struct Cli {
     /// Log format; with json (pods) the result is also printed as one JSON line after the table.
     #[arg(long, env = "INGEST_LOG_FORMAT", value_enum, default_value = "auto")]
     log_format: LogFormat,
+
+    /// The watchdog, instead of the deploy checks: for each due date of the window, check that
+    /// every table of --jobs has a committed partition in --lake, and post one alert per date
+    /// that has not (once: a marker under <lake>/_watchdog/ records it).
+    #[arg(long, env = "INGEST_CHECK_FRESHNESS")]
+    check_freshness: bool,
+
+    /// With --check-freshness: how many due dates to check, the newest first.
+    #[arg(long, env = "INGEST_WATCHDOG_LOOKBACK_DAYS", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=60))]
+    lookback_days: u32,
+
+    /// With --check-freshness: date D is due this many hours after its day ends (D+1 00:00 UTC).
+    /// The default 10 is the latest DAG schedule (06:00) plus the DAGs' deadline (4 h).
+    #[arg(long, env = "INGEST_WATCHDOG_DUE_AFTER_HOURS", value_name = "HOURS", default_value_t = preflight::freshness::due::DEFAULT_DUE_AFTER_HOURS, value_parser = clap::value_parser!(u32).range(0..=168))]
+    due_after_hours: u32,
+
+    /// With --check-freshness: check no date before this one (the first date the DAGs load).
+    #[arg(long, env = "INGEST_WATCHDOG_START_DATE", value_name = "YYYY-MM-DD")]
+    start_date: Option<ingest_runtime::time::Date>,
+
+    /// With --check-freshness: the time to check at, YYYY-MM-DDTHH:MM:SSZ (default: now). For
+    /// tests and for replaying a past check.
+    #[arg(long, env = "INGEST_WATCHDOG_NOW", value_name = "TIME")]
+    now: Option<String>,
 }
 
 /// The validated plan of a run.
@@ -276,6 +306,9 @@ fn main() -> ExitCode {
     };
     ingest_runtime::logging::init(cli.log_format);
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if cli.check_freshness {
+        return watchdog(&cli);
+    }
     let plan = match plan(&cli) {
         Ok(p) => p,
         Err(message) => {
@@ -317,6 +350,148 @@ fn main() -> ExitCode {
         "checks": outcome.rows,
     });
     if json {
+        let _ = writeln!(out, "{doc}");
+    }
+    let _ = out.flush();
+    write_termination_message(&doc);
+    ExitCode::from(code)
+}
+
+/// `--check-freshness`: the watchdog (preflight::freshness).
+fn watchdog(cli: &Cli) -> ExitCode {
+    use preflight::freshness::{self, due, store::Store, tables};
+
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        let doc =
+            serde_json::json!({"event": "watchdog", "ok": false, "exit_code": 2, "error": message});
+        if ingest_runtime::logging::resolve(cli.log_format) == LogFormat::Json {
+            println!("{doc}");
+        }
+        write_termination_message(&doc);
+        ExitCode::from(2)
+    };
+    let Some(lake) = cli.lake.as_deref().map(str::trim).filter(|l| !l.is_empty()) else {
+        return usage("--check-freshness needs the lake: --lake or INGEST_LAKE".into());
+    };
+    let location = match ingest_runtime::lake::LakeLocation::parse_lake(lake) {
+        Ok(l) => l,
+        Err(why) => return usage(why),
+    };
+    let now_secs = match cli.now.as_deref() {
+        Some(now) => match due::parse_now(now) {
+            Ok(s) => s,
+            Err(why) => return usage(why),
+        },
+        None => ingest_runtime::time::now_micros().div_euclid(1_000_000),
+    };
+    let jobs: Vec<String> = cli
+        .jobs
+        .iter()
+        .map(|j| j.trim().to_owned())
+        .filter(|j| !j.is_empty())
+        .collect();
+    let jobs = if jobs.is_empty() {
+        preflight::plan::known_jobs()
+    } else {
+        jobs
+    };
+    let watched = match tables::watched(&jobs, |name| std::env::var(name).ok()) {
+        Ok(w) => w,
+        Err(why) => return usage(why),
+    };
+    let window = due::Window {
+        now_secs,
+        lookback_days: cli.lookback_days,
+        due_after_secs: i64::from(cli.due_after_hours) * 3600,
+        start: cli.start_date,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("preflight: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (reports, secret_errors) = runtime.block_on(async {
+        let (secrets, secret_errors) = Secrets::resolve_from_env().await;
+        let client = if location.is_s3() {
+            Some(
+                ingest_runtime::aws_client::s3_client(&S3Options {
+                    endpoint: cli.s3_endpoint.clone(),
+                    force_path_style: cli.s3_force_path_style,
+                    max_attempts: cli.s3_max_attempts,
+                })
+                .await,
+            )
+        } else {
+            None
+        };
+        let store = match Store::new(&location, client) {
+            Ok(s) => s,
+            Err(why) => return (Err(why), secret_errors),
+        };
+        let post = webhook::PostOptions {
+            username: cli.alert_username.clone(),
+            icon_url: cli.alert_icon_url.clone(),
+            channel: cli.alert_channel.clone(),
+        };
+        let run = freshness::Run {
+            store: &store,
+            lake: &location.to_string(),
+            tables: &watched,
+            window,
+            webhook: secrets.webhook_url.as_ref(),
+            post: &post,
+        };
+        (Ok(freshness::run(&run).await), secret_errors)
+    });
+    let reports = match reports {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("preflight: {why}");
+            return ExitCode::from(1);
+        }
+    };
+    // A webhook read from Secrets Manager that failed is only fatal when a post was needed:
+    // the reports then say "no webhook"; log the cause.
+    for err in &secret_errors {
+        tracing::error!(error = %ingest_runtime::error::error_chain(err).join(": "), "a secret could not be read");
+    }
+    let code = freshness::exit_code(&reports);
+    let alerts_sent = reports
+        .iter()
+        .filter(|r| r.alert == freshness::AlertState::Sent)
+        .count();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "preflight {} --check-freshness: lake {}, jobs {}, {} tables, {} due dates at {}\n",
+        env!("CARGO_PKG_VERSION"),
+        location,
+        jobs.join(", "),
+        watched.len(),
+        reports.len(),
+        due::format_utc(now_secs),
+    );
+    let _ = write!(out, "{}", freshness::lines(&reports));
+    let doc = serde_json::json!({
+        "event": "watchdog",
+        "ok": code == 0,
+        "exit_code": code,
+        "now": due::format_rfc3339(now_secs),
+        "lake": location.to_string(),
+        "jobs": jobs,
+        "tables": watched.iter().map(|w| w.table.to_string()).collect::<Vec<_>>(),
+        "due_after_hours": cli.due_after_hours,
+        "lookback_days": cli.lookback_days,
+        "alerts_sent": alerts_sent,
+        "dates": reports,
+    });
+    if ingest_runtime::logging::resolve(cli.log_format) == LogFormat::Json {
         let _ = writeln!(out, "{doc}");
     }
     let _ = out.flush();
@@ -697,6 +872,6 @@ fn context() -> String {
 /// The JSON result to Kubernetes' termination message file, when writable (the jobs' writer).
 fn write_termination_message(doc: &serde_json::Value) {
     ingest_runtime::summary::write_termination_message(doc.to_string(), || {
-        serde_json::json!({"event": "preflight", "ok": doc["ok"], "exit_code": doc["exit_code"], "truncated": true}).to_string()
+        serde_json::json!({"event": doc["event"], "ok": doc["ok"], "exit_code": doc["exit_code"], "truncated": true}).to_string()
     });
 }

@@ -21,6 +21,33 @@ pub fn known_jobs() -> Vec<String> {
     registry.jobs.into_keys().collect()
 }
 
+/// What the watchdog needs of a job's registry entry: its tables (`{deployment}` in a name is
+/// one table per deployment) and its default deployments.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct JobTables {
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub source: JobSourceEntry,
+}
+
+/// The registry entry's `source`, as far as the watchdog reads it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct JobSourceEntry {
+    #[serde(default)]
+    pub deployments: Vec<String>,
+}
+
+/// A job's tables and deployments from the registry; `None` for a job it does not know.
+pub fn job_tables(job: &str) -> Option<JobTables> {
+    #[derive(serde::Deserialize)]
+    struct Registry {
+        jobs: std::collections::BTreeMap<String, JobTables>,
+    }
+    let mut registry: Registry =
+        serde_json::from_str(REGISTRY_JSON).expect("dags/ingest/registry.json is valid JSON");
+    registry.jobs.remove(job)
+}
+
 /// Secret env vars every job pod references as required `secretKeyRef`s (dags/ingest/secrets.py
 /// `ALWAYS`): the default of `--required-keys`.
 pub const DEFAULT_REQUIRED_ENV: &[&str] = &["MATTERMOST_WEBHOOK_URL"];

@@ -188,7 +188,7 @@ async fn probe_lake(
 /// is missing or denied (FAIL, exit 2) and what is unavailable (exit 4). The detail is the fix
 /// (`permission`, when refused), then the service's code, message and request id or the
 /// causes' texts: no SDK dump.
-fn classify<E>(err: SdkError<E, HttpResponse>, permission: &str) -> (Status, String)
+pub(crate) fn classify<E>(err: SdkError<E, HttpResponse>, permission: &str) -> (Status, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -56,6 +56,20 @@ pub fn message(namespace: &str, release_context: &str, rows: &[Row], verdict: &s
 
 /// Posts `text`. Errors never contain the URL.
 pub async fn post(url: &Secret, text: &str, options: &PostOptions) -> (Status, String) {
+    match send(url, text, options, None).await {
+        Ok(()) => (Status::Ok, "deploy check posted".into()),
+        Err(err) => outcome(&err),
+    }
+}
+
+/// Posts `text` (already made safe, see [`mattermost`]'s helpers), with `props` for bots, through
+/// the jobs' client. Errors never contain the URL.
+pub async fn send(
+    url: &Secret,
+    text: &str,
+    options: &PostOptions,
+    props: Option<serde_json::Value>,
+) -> Result<(), WebhookError> {
     let redactor = Redactor::new(Some(url));
     let mut body = serde_json::json!({
         "text": redactor.apply(text),
@@ -70,15 +84,15 @@ pub async fn post(url: &Secret, text: &str, options: &PostOptions) -> (Status, S
     if let Some(channel) = &options.channel {
         body["channel"] = plain(&redactor.apply(channel), CELL_BYTES).into();
     }
-    match mattermost::post_json(url, body.to_string(), &WebhookPolicy::default()).await {
-        Ok(()) => (Status::Ok, "deploy check posted".into()),
-        Err(err) => outcome(&err),
+    if let Some(props) = props {
+        body["props"] = props;
     }
+    mattermost::post_json(url, body.to_string(), &WebhookPolicy::default()).await
 }
 
 /// The check's status and detail for a failed post: an answer a retry may change (5xx, 429, 408)
 /// or no answer is "unavailable", anything else (a wrong or revoked hook, a redirect) fails.
-fn outcome(err: &WebhookError) -> (Status, String) {
+pub fn outcome(err: &WebhookError) -> (Status, String) {
     match err {
         WebhookError::InvalidUrl => (
             Status::Fail,

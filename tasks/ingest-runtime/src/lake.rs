@@ -48,8 +48,11 @@ const BATCH_ROWS: usize = 64 * 1024;
 const ROW_GROUP_ROWS: usize = 122_880;
 /// ...or when the memory it holds until it closes reaches this many bytes: its encoded, compressed
 /// column chunks, and the batches of text that dictionary encoders still reference (a dictionary
-/// keeps each distinct value as a slice of the batch it first came in).
-const ROW_GROUP_MEMORY_BYTES: usize = 10 << 20;
+/// keeps each distinct value as a slice of the batch it first came in). What this count cannot
+/// see (each encoder's open page, and the data pages a dictionary column holds back until its
+/// dictionary page is written) is about as much again, hence the low figure: it keeps a
+/// telemetry run's peak RSS near 50 MiB.
+const ROW_GROUP_MEMORY_BYTES: usize = 6 << 20;
 /// Row groups per part file before the writer moves on to a new file. The Parquet writer keeps
 /// every row group's metadata until the file is closed, so an unbounded file would grow memory
 /// with the input; 64 groups bound a file to ~1 GiB of encoded values.
@@ -268,12 +271,8 @@ pub fn parquet_schema(columns: &[Column]) -> Arc<Type> {
 
 /// Writer properties for a file whose first row group is `first` (`None`: an empty file).
 ///
-/// Dictionary encoding pays off only where values repeat: on unique ids, URLs and timestamps the
-/// writer would hash every value into a dictionary that overflows its page limit and falls back to
-/// plain anyway, costing time and a useless dictionary page per chunk. So each column gets a
-/// dictionary only when the first row group's values, dictionary-encoded, would be smaller than
-/// plain (estimated from its distinct values, as DuckDB decides too). The decision holds for the
-/// whole file; the same input always makes the same decision.
+/// Each column's encoding is decided from the file's first batch ([`plan_column`]); the decision
+/// holds for the whole file, and the same input always makes the same decision.
 fn writer_properties(schema: &Type, first: Option<&RowBatch>) -> Arc<WriterProperties> {
     let mut builder = WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
@@ -285,24 +284,46 @@ fn writer_properties(schema: &Type, first: Option<&RowBatch>) -> Arc<WriterPrope
     if let Some(batch) = first {
         for (field, col) in schema.get_fields().iter().zip(&batch.columns) {
             let path = ColumnPath::from(field.name());
-            if !dictionary_pays(col) {
+            let plan = plan_column(col);
+            if !plan.dictionary {
                 builder = builder
                     .set_column_dictionary_enabled(path.clone(), false)
-                    .set_column_encoding(path, Encoding::PLAIN);
+                    .set_column_encoding(path.clone(), Encoding::PLAIN);
+            }
+            if !plan.statistics {
+                builder = builder.set_column_statistics_enabled(path, EnabledStatistics::None);
             }
         }
     }
     Arc::new(builder.build())
 }
 
-/// Whether dictionary encoding would make this column smaller than plain encoding: the
-/// dictionary (each distinct value once) plus a bit-packed index per value, against every value
-/// written out.
-fn dictionary_pays(col: &ColumnBuffer) -> bool {
-    fn estimate<'a, K: std::hash::Hash + Eq + 'a>(
-        values: impl Iterator<Item = (K, usize)>,
-    ) -> bool {
-        let mut distinct: HashSet<K> = HashSet::new();
+/// How one column of a file is written.
+#[derive(Debug, PartialEq, Eq)]
+struct ColumnPlan {
+    /// Dictionary encoding pays off only where values repeat: on unique ids, URLs and timestamps
+    /// the writer would hash every value into a dictionary that overflows its page limit and
+    /// falls back to plain anyway, costing time and a useless dictionary page per chunk. So a
+    /// column gets a dictionary only when its values, dictionary-encoded, would be smaller than
+    /// plain (estimated from its distinct values, as DuckDB decides too).
+    dictionary: bool,
+    /// Row-group min/max let readers skip groups. Of a text column whose values neither repeat
+    /// nor come sorted (request ids, URLs, user agents), every group's min and max span nearly
+    /// the whole range, so they prune nothing; computing them was a tenth of the write time.
+    /// Numbers and timestamps (cheap, and what time and status filters prune with), repeating
+    /// text and sorted text (`server_daily`'s server ids) keep them.
+    statistics: bool,
+}
+
+/// Decides a column's [`ColumnPlan`] from one batch of its values: the dictionary estimate
+/// weighs the dictionary (each distinct value once) plus a bit-packed index per value against
+/// every value written out.
+fn plan_column(col: &ColumnBuffer) -> ColumnPlan {
+    fn dictionary_pays<K: std::hash::Hash + Eq>(values: impl Iterator<Item = (K, usize)>) -> bool {
+        // A fixed seed: the decision (a count of distinct values) never depends on it, and the
+        // hash need not resist crafted input, only be fast (SipHash cost a twentieth of a run).
+        let mut distinct: HashSet<K, foldhash::fast::FixedState> =
+            HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0x1e55));
         let (mut plain, mut dict, mut n) = (0usize, 0usize, 0usize);
         for (v, size) in values {
             n += 1;
@@ -316,18 +337,35 @@ fn dictionary_pays(col: &ColumnBuffer) -> bool {
     }
     match &col.values {
         ColumnValues::Text { bytes, ends } => {
-            let mut start = 0usize;
-            estimate(ends.iter().map(|&end| {
-                let v = &bytes[start..end as usize];
-                start = end as usize;
-                (v, v.len() + 4)
-            }))
+            let value = |i: usize| {
+                let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+                &bytes[start..ends[i] as usize]
+            };
+            let dictionary =
+                dictionary_pays((0..ends.len()).map(|i| (value(i), value(i).len() + 4)));
+            let sorted = (1..ends.len()).all(|i| value(i - 1) <= value(i));
+            ColumnPlan {
+                dictionary,
+                statistics: dictionary || sorted,
+            }
         }
-        ColumnValues::Int32(v) => estimate(v.iter().map(|x| (*x, 4))),
-        ColumnValues::Int64(v) => estimate(v.iter().map(|x| (*x, 8))),
-        ColumnValues::Float64(v) => estimate(v.iter().map(|x| (x.to_bits(), 8))),
+        ColumnValues::Int32(v) => ColumnPlan {
+            dictionary: dictionary_pays(v.iter().map(|x| (*x, 4))),
+            statistics: true,
+        },
+        ColumnValues::Int64(v) => ColumnPlan {
+            dictionary: dictionary_pays(v.iter().map(|x| (*x, 8))),
+            statistics: true,
+        },
+        ColumnValues::Float64(v) => ColumnPlan {
+            dictionary: dictionary_pays(v.iter().map(|x| (x.to_bits(), 8))),
+            statistics: true,
+        },
         // Booleans are bit-packed; a dictionary cannot beat that.
-        ColumnValues::Bool(_) => false,
+        ColumnValues::Bool(_) => ColumnPlan {
+            dictionary: false,
+            statistics: true,
+        },
     }
 }
 
@@ -676,11 +714,15 @@ impl OpenGroup {
                     w.write_batch(scratch, defs, None)?;
                     scratch.clear();
                     // Take the buffer back when the encoder kept no value of it (it copies what
-                    // it keeps, except a dictionary), so the next batch reuses its capacity.
-                    if !shared.is_unique() {
+                    // it keeps, except a dictionary), so the next batch reuses its capacity. A
+                    // dictionary's batch stays with the encoder until the group closes: copying
+                    // it back would cost a copy of the batch and its regrowth, every batch.
+                    *bytes = if shared.is_unique() {
+                        Vec::from(shared)
+                    } else {
                         self.retained += shared.len();
-                    }
-                    *bytes = Vec::from(shared);
+                        Vec::with_capacity(shared.len())
+                    };
                 }
                 (ColumnWriter::Int32ColumnWriter(w), ColumnValues::Int32(v)) => {
                     w.write_batch(v, defs, None)?;
@@ -1628,6 +1670,42 @@ mod tests {
         };
         assert!(dictionary(0), "two distinct values: a dictionary pays");
         assert!(!dictionary(1), "every value distinct: plain");
+    }
+
+    #[test]
+    fn text_statistics_only_where_they_can_prune() {
+        static STATS_COLS: &[Column] = &[
+            Column::new("method", ColumnType::Text, "repeats: a dictionary"),
+            Column::new("request_id", ColumnType::Text, "unique, in no order"),
+            Column::new("server_id", ColumnType::Text, "unique, sorted"),
+            Column::new("bytes", ColumnType::Int64, "a number"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part-00000.parquet");
+        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), STATS_COLS, &[]);
+        for i in 0..5_000u64 {
+            let scrambled = format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let sorted = format!("{i:08}");
+            let mut row = part.batch().start_row();
+            row.text(Some(if i % 3 == 0 { "GET" } else { "POST" }))
+                .text(Some(&scrambled))
+                .text(Some(&sorted))
+                .i64(Some(i as i64 * 7919));
+            row.finish();
+            part.maybe_flush().unwrap();
+        }
+        part.finish().unwrap();
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        let has_stats = |col: usize| meta.row_group(0).column(col).statistics().is_some();
+        assert!(has_stats(0), "repeating text keeps its min/max");
+        assert!(
+            !has_stats(1),
+            "unique unordered text: min/max prune nothing"
+        );
+        assert!(has_stats(2), "sorted text keeps its min/max");
+        assert!(has_stats(3), "numbers keep their min/max");
     }
 
     #[test]

@@ -9,6 +9,7 @@ user 65532, read-only root).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import uuid
@@ -201,10 +202,14 @@ def test_bad_settings_exit_2_naming_them(tmp_path, webhook):
 
 @pytest.fixture()
 def pod_bin_dir():
-    """The built preflight where the pod's user (65532) can run it."""
+    """The preflight the image ships (the release static build scripts/test.sh hands over in
+    INGEST_RELEASE_BIN_DIR; the debug build when run alone), where the pod's user (65532) can
+    run it."""
+    release = os.environ.get("INGEST_RELEASE_BIN_DIR")
+    built = Path(release) / "preflight" if release else binary("preflight")
     path = Path(tempfile.mkdtemp(prefix="watchdog-pod-"))
     path.chmod(0o755)
-    shutil.copy2(binary("preflight"), path / "preflight")
+    shutil.copy2(built, path / "preflight")
     (path / "preflight").chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)

@@ -201,6 +201,17 @@ struct Cli {
     now: Option<String>,
 }
 
+impl Cli {
+    /// The S3 client settings, the same for the checks and the watchdog.
+    fn s3_options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            force_path_style: self.s3_force_path_style,
+            max_attempts: self.s3_max_attempts,
+        }
+    }
+}
+
 /// The validated plan of a run.
 struct Plan {
     jobs: Vec<String>,
@@ -419,14 +430,7 @@ fn watchdog(cli: &Cli) -> ExitCode {
     let (reports, secret_errors) = runtime.block_on(async {
         let (secrets, secret_errors) = Secrets::resolve_from_env().await;
         let client = if location.is_s3() {
-            Some(
-                ingest_runtime::aws_client::s3_client(&S3Options {
-                    endpoint: cli.s3_endpoint.clone(),
-                    force_path_style: cli.s3_force_path_style,
-                    max_attempts: cli.s3_max_attempts,
-                })
-                .await,
-            )
+            Some(ingest_runtime::aws_client::s3_client(&cli.s3_options()).await)
         } else {
             None
         };
@@ -633,14 +637,7 @@ async fn run(cli: &Cli, plan: &Plan) -> Outcome {
             .any(|s| s.location.trim().starts_with("s3://"))
             || lake.is_some_and(|l| l.starts_with("s3://"))
         {
-            Some(
-                ingest_runtime::aws_client::s3_client(&S3Options {
-                    endpoint: cli.s3_endpoint.clone(),
-                    force_path_style: cli.s3_force_path_style,
-                    max_attempts: cli.s3_max_attempts,
-                })
-                .await,
-            )
+            Some(ingest_runtime::aws_client::s3_client(&cli.s3_options()).await)
         } else {
             None
         };

@@ -156,7 +156,24 @@ tls_port="$(cat "$tls/port")"
 
 # --- per job -------------------------------------------------------------------------------------
 
-run() { "${B[@]}" run --isolation chroot "$@"; }
+# buildah run. A container that buildah itself could not start is started once more: under load
+# its copy of itself into a sealed memfd can fail ("sealing memfd copy: Device or resource busy",
+# the kernel's EBUSY while pages are still pinned), before the job runs. Nothing else is retried.
+run() {
+  local out err rc=0
+  out="$(mktemp)" err="$(mktemp)"
+  "${B[@]}" run --isolation chroot "$@" >"$out" 2>"$err" || rc=$?
+  if [ "$rc" -ne 0 ] && grep -q 'sealing memfd copy' "$err"; then
+    note "buildah could not start the container ($(grep -m1 'sealing memfd copy' "$err")); once more"
+    sleep 2
+    rc=0
+    "${B[@]}" run --isolation chroot "$@" >"$out" 2>"$err" || rc=$?
+  fi
+  cat "$out"
+  cat "$err" >&2
+  rm -f "$out" "$err"
+  return "$rc"
+}
 
 # The S3-over-TLS run of the job in container $ctr (options before the container, e.g. --env),
 # its stderr in $1, its exit code in $rc. A container that never started the job (no "run

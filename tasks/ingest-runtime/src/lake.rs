@@ -35,7 +35,7 @@ use crate::source::SourceError;
 use crate::table::{Column, ColumnBuffer, ColumnValues, RowBatch};
 use crate::time::Date;
 
-pub use s3::{S3Lake, S3Staging};
+pub use s3::{MANIFEST, S3Lake, S3Staging, join_key};
 
 /// Rows are buffered in columnar form and handed to the column encoders when they reach this many
 /// bytes...
@@ -192,7 +192,7 @@ impl LakeLocation {
 }
 
 /// A relative partition path as an S3 key fragment (always `/`-separated).
-fn key_of(relative: &Path) -> String {
+pub fn key_of(relative: &Path) -> String {
     relative
         .components()
         .map(|c| c.as_os_str().to_string_lossy())

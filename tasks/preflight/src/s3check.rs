@@ -133,18 +133,20 @@ pub async fn check_lake(
     }
 }
 
-async fn probe_lake(
+/// Lists one key under the lake root (`<prefix>/`, or the bucket's root): the lake exists and may
+/// be listed. Returns the root; a failure is classified, with `needs` as the permission to name.
+pub async fn list_lake_root(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-    probe_name: &str,
-) -> (Status, String) {
+    needs: &str,
+) -> Result<String, (String, (Status, String))> {
     let root = if prefix.is_empty() {
         String::new()
     } else {
         format!("{}/", prefix.trim_end_matches('/'))
     };
-    if let Err(err) = client
+    match client
         .list_objects_v2()
         .bucket(bucket)
         .prefix(&root)
@@ -152,9 +154,28 @@ async fn probe_lake(
         .send()
         .await
     {
-        let (status, detail) = classify(err, "s3:ListBucket on the lake bucket for this prefix");
-        return (status, format!("list: {detail}"));
+        Ok(_) => Ok(root),
+        Err(err) => Err((root, classify(err, needs))),
     }
+}
+
+async fn probe_lake(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    probe_name: &str,
+) -> (Status, String) {
+    let root = match list_lake_root(
+        client,
+        bucket,
+        prefix,
+        "s3:ListBucket on the lake bucket for this prefix",
+    )
+    .await
+    {
+        Ok(root) => root,
+        Err((_, (status, detail))) => return (status, format!("list: {detail}")),
+    };
     // Under `_preflight/`: readers and the jobs skip `_`-prefixed names.
     let key = format!("{root}_preflight/{probe_name}");
     if let Err(err) = client

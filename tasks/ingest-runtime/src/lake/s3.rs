@@ -82,7 +82,7 @@ pub const MANIFEST: &str = "_manifest.json";
 const STALE_UPLOAD_SECS: i64 = 24 * 3600;
 
 /// `prefix/rest`, or `rest` when the lake is the bucket's root.
-pub(super) fn join_key(prefix: &str, rest: &str) -> String {
+pub fn join_key(prefix: &str, rest: &str) -> String {
     if prefix.is_empty() {
         rest.to_owned()
     } else {

@@ -13,15 +13,11 @@
 use std::path::PathBuf;
 
 use aws_sdk_s3::primitives::ByteStream;
-use ingest_runtime::lake::{LakeLocation, TableName};
+use ingest_runtime::lake::{LakeLocation, MANIFEST, TableName, join_key as join, key_of};
 use ingest_runtime::time::Date;
 
 use crate::report::Status;
 
-/// The commit marker of an S3 partition (`ingest_runtime::lake`'s `MANIFEST`; that constant is
-/// private to the lake's write path). The end-to-end tests have a real job commit a date and
-/// the watchdog find it, so a rename there fails them.
-pub const MANIFEST: &str = "_manifest.json";
 /// The folder of the watchdog's markers, under the lake root.
 pub const MARKER_DIR: &str = "_watchdog";
 
@@ -101,27 +97,15 @@ impl Store {
                 client,
                 bucket,
                 prefix,
-            } => {
-                let root = if prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!("{prefix}/")
-                };
-                match client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(&root)
-                    .max_keys(1)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(failed(
-                        &format!("s3://{bucket}/{root}"),
-                        crate::s3check::classify(e, "s3:ListBucket on the lake prefix"),
-                    )),
-                }
-            }
+            } => crate::s3check::list_lake_root(
+                client,
+                bucket,
+                prefix,
+                "s3:ListBucket on the lake prefix",
+            )
+            .await
+            .map(|_| ())
+            .map_err(|(root, outcome)| failed(&format!("s3://{bucket}/{root}"), outcome)),
         }
     }
 
@@ -263,23 +247,6 @@ fn failed(target: &str, (status, detail): (Status, String)) -> StoreError {
         status,
         detail: format!("{target}: {detail}"),
     }
-}
-
-/// `prefix/rest`, or `rest` at the bucket's root.
-fn join(prefix: &str, rest: &str) -> String {
-    if prefix.is_empty() {
-        rest.to_owned()
-    } else {
-        format!("{prefix}/{rest}")
-    }
-}
-
-/// A relative partition path as an S3 key fragment (always `/`-separated).
-fn key_of(path: &std::path::Path) -> String {
-    path.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 #[cfg(test)]

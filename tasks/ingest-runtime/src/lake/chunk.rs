@@ -1,0 +1,699 @@
+//! One row group's column chunk of a text (`BYTE_ARRAY`) column, encoded straight from a batch's
+//! `bytes` + `ends` buffers.
+//!
+//! The Parquet crate's column writer takes each text value as a `ByteArray` (a refcounted slice
+//! per value), hashes every value with a seeded hasher into its dictionary, and copies it again
+//! into its plain encoder; on text-heavy tables that was most of the write. This encoder reads
+//! the values where the row buffer left them: a plain page is the values with their length
+//! prefixes, a dictionary is an open-addressing table over the dictionary page's own bytes, and a
+//! run of equal values (sorted and clustered columns: dates, hosts, edge locations) costs one
+//! comparison each. Pages, the dictionary page and the chunk's metadata are the crate's public
+//! types, so the file writer splices the chunk in as it does its own.
+//!
+//! Numbers, timestamps and booleans stay with the crate's writer: an own encoder for them was
+//! tried and measured no faster (the crate's fixed-width path does not copy per value).
+
+use std::hash::BuildHasher;
+use std::io::Write;
+
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::errors::Result;
+use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+use super::ColumnPlan;
+
+/// Every page is Snappy-compressed, as DuckDB and Spark write by default: fast to read and write,
+/// and what the bench compares with.
+pub(super) const CODEC: Compression = Compression::SNAPPY;
+/// A data page closes at this many encoded bytes (the Parquet crate's default page size)...
+const PAGE_BYTES: usize = 1 << 20;
+/// ...or at this many values (its default row limit), so readers can skip within a chunk.
+const PAGE_VALUES: usize = 20_000;
+/// Past this many dictionary bytes the rest of the chunk is written plain (the crate's default
+/// dictionary page limit): a dictionary that large no longer pays, and it bounds memory.
+const DICTIONARY_BYTES: usize = 1 << 20;
+/// Min/max statistics longer than this are cut (the crate's default), so a long user agent does
+/// not bloat the footer.
+const STATISTICS_BYTES: usize = 64;
+
+pub(super) struct ColumnChunk {
+    descr: ColumnDescPtr,
+    snappy: snap::raw::Encoder,
+    statistics: bool,
+    /// `Some` while values are dictionary-encoded; kept (closed to new values) after a fallback.
+    dictionary: Option<Dictionary>,
+    plain_fallback: bool,
+    page: OpenPage,
+    /// Data pages written so far (headers and compressed bodies); the dictionary page goes in
+    /// front of them at close.
+    data_pages: TrackedWrite<Vec<u8>>,
+    /// Reused for each page's uncompressed and compressed bodies.
+    page_buf: Vec<u8>,
+    compressed: Vec<u8>,
+    /// Min and max of the values written plain (those in a dictionary are bounded from it at
+    /// close, once per distinct value).
+    bounds: Bounds,
+    totals: Totals,
+}
+
+/// A text chunk's min and max so far.
+#[derive(Default)]
+struct Bounds {
+    min: Option<Vec<u8>>,
+    max: Option<Vec<u8>>,
+}
+
+impl Bounds {
+    fn widen(&mut self, value: &[u8]) {
+        if self.min.as_deref().is_none_or(|m| value < m) {
+            self.min = Some(value.to_vec());
+        }
+        if self.max.as_deref().is_none_or(|m| value > m) {
+            self.max = Some(value.to_vec());
+        }
+    }
+}
+
+#[derive(Default)]
+struct OpenPage {
+    /// Definition levels (0 = NULL, 1 = a value) of the page's rows.
+    defs: Vec<i16>,
+    nulls: usize,
+    /// Plain values: each as a little-endian u32 length and its bytes.
+    plain: Vec<u8>,
+    /// Dictionary indices of the page's values.
+    indices: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Totals {
+    rows: u64,
+    nulls: u64,
+    value_bytes: i64,
+    uncompressed: i64,
+    compressed: i64,
+    dictionary_pages: i32,
+    plain_pages: i32,
+}
+
+impl ColumnChunk {
+    pub fn new(descr: ColumnDescPtr, plan: ColumnPlan) -> Self {
+        ColumnChunk {
+            descr,
+            snappy: snap::raw::Encoder::new(),
+            statistics: plan.statistics,
+            dictionary: plan.dictionary.then(Dictionary::default),
+            plain_fallback: false,
+            page: OpenPage::default(),
+            data_pages: TrackedWrite::new(Vec::new()),
+            page_buf: Vec::new(),
+            compressed: Vec::new(),
+            bounds: Bounds::default(),
+            totals: Totals::default(),
+        }
+    }
+
+    /// Bytes held until the chunk closes: its encoded pages, dictionary and open page.
+    pub fn memory_bytes(&self) -> usize {
+        self.data_pages.bytes_written()
+            + self.dictionary.as_ref().map_or(0, |d| d.plain.len())
+            + self.page.plain.len()
+            + self.page.indices.len() * 4
+    }
+
+    /// Appends one batch of a text column: `defs` per row, and the non-NULL values as `bytes`
+    /// cut at `ends`.
+    pub fn write_text(&mut self, defs: &[i16], bytes: &[u8], ends: &[u32]) -> Result<()> {
+        let mut start = 0usize;
+        let mut next = 0usize;
+        for &def in defs {
+            if !self.push_def(def)? {
+                continue;
+            }
+            let end = ends[next] as usize;
+            next += 1;
+            let value = &bytes[start..end];
+            start = end;
+            self.totals.value_bytes += value.len() as i64;
+            if self.push_dictionary(value)? {
+                continue;
+            }
+            let len = u32::try_from(value.len()).expect("text batches are cut below 4 GiB");
+            self.page.plain.extend_from_slice(&len.to_le_bytes());
+            self.page.plain.extend_from_slice(value);
+            if self.statistics {
+                self.bounds.widen(value);
+            }
+            if self.page.plain.len() >= PAGE_BYTES {
+                self.flush_page()?;
+            }
+        }
+        debug_assert_eq!(next, ends.len(), "one value per non-NULL row");
+        Ok(())
+    }
+
+    /// Records a row's definition level (closing a full page first); whether it has a value.
+    #[inline]
+    fn push_def(&mut self, def: i16) -> Result<bool> {
+        if self.page.defs.len() >= PAGE_VALUES {
+            self.flush_page()?;
+        }
+        self.page.defs.push(def);
+        if def == 0 {
+            self.page.nulls += 1;
+        }
+        Ok(def != 0)
+    }
+
+    /// Adds `value` to the page as a dictionary index, if the chunk is dictionary-encoded.
+    #[inline]
+    fn push_dictionary(&mut self, value: &[u8]) -> Result<bool> {
+        if self.plain_fallback {
+            return Ok(false);
+        }
+        let Some(dict) = self.dictionary.as_mut() else {
+            return Ok(false);
+        };
+        self.page.indices.push(dict.index_of(value));
+        if dict.plain.len() >= DICTIONARY_BYTES {
+            // The pages so far refer to the dictionary; everything after is plain.
+            self.flush_page()?;
+            self.plain_fallback = true;
+        }
+        Ok(true)
+    }
+
+    /// Encodes and compresses the open page (Parquet data page v1: definition levels, then
+    /// values) and appends it to the chunk's pages.
+    fn flush_page(&mut self) -> Result<()> {
+        let rows = self.page.defs.len();
+        if rows == 0 {
+            return Ok(());
+        }
+        let buf = &mut self.page_buf;
+        buf.clear();
+        // Definition levels: a 4-byte length, then the RLE/bit-packed hybrid at bit width 1. A
+        // page without NULLs (most are) is one run.
+        buf.extend_from_slice(&[0; 4]);
+        if self.page.nulls == 0 {
+            put_uleb128(buf, (rows as u64) << 1);
+            buf.push(1);
+        } else {
+            encode_hybrid(self.page.defs.iter().map(|&d| d as u64), rows, 1, buf);
+        }
+        let levels_len = (buf.len() - 4) as u32;
+        buf[..4].copy_from_slice(&levels_len.to_le_bytes());
+        let encoding = if self.page.plain.is_empty() && !self.page.indices.is_empty() {
+            let dict = self
+                .dictionary
+                .as_ref()
+                .expect("indices come from a dictionary");
+            let bit_width = dict.bit_width();
+            buf.push(bit_width);
+            let indices = &self.page.indices;
+            encode_hybrid(
+                indices.iter().map(|&i| u64::from(i)),
+                indices.len(),
+                bit_width,
+                buf,
+            );
+            self.totals.dictionary_pages += 1;
+            Encoding::RLE_DICTIONARY
+        } else {
+            buf.extend_from_slice(&self.page.plain);
+            self.totals.plain_pages += 1;
+            Encoding::PLAIN
+        };
+        let uncompressed = buf.len();
+        let body = snappy(&mut self.snappy, buf, &mut self.compressed)?;
+        let page = Page::DataPage {
+            buf: body,
+            num_values: rows as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = SerializedPageWriter::new(&mut self.data_pages)
+            .write_page(CompressedPage::new(page, uncompressed))?;
+        self.totals.uncompressed += spec.uncompressed_size as i64;
+        self.totals.compressed += spec.compressed_size as i64;
+        self.totals.rows += rows as u64;
+        self.totals.nulls += self.page.nulls as u64;
+        self.page.defs.clear();
+        self.page.nulls = 0;
+        self.page.plain.clear();
+        self.page.indices.clear();
+        Ok(())
+    }
+
+    /// Closes the chunk: its bytes (dictionary page first) and the metadata the file writer
+    /// splices them in with.
+    pub fn close(mut self) -> Result<(Bytes, ColumnCloseResult)> {
+        self.flush_page()?;
+        let mut chunk = TrackedWrite::new(Vec::new());
+        let mut encodings = vec![Encoding::RLE];
+        let mut encoding_stats = Vec::new();
+        let mut dictionary_offset = None;
+        if let Some(dict) = self.dictionary.take().filter(|d| !d.entries.is_empty()) {
+            if self.statistics {
+                for value in dict.values() {
+                    self.bounds.widen(value);
+                }
+            }
+            let uncompressed = dict.plain.len();
+            let body = snappy(&mut self.snappy, &dict.plain, &mut self.compressed)?;
+            let page = Page::DictionaryPage {
+                buf: body,
+                num_values: dict.entries.len() as u32,
+                encoding: Encoding::PLAIN,
+                is_sorted: false,
+            };
+            let spec = SerializedPageWriter::new(&mut chunk)
+                .write_page(CompressedPage::new(page, uncompressed))?;
+            self.totals.uncompressed += spec.uncompressed_size as i64;
+            self.totals.compressed += spec.compressed_size as i64;
+            dictionary_offset = Some(spec.offset as i64);
+            encodings.push(Encoding::PLAIN);
+            encodings.push(Encoding::RLE_DICTIONARY);
+            encoding_stats.push(PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            });
+        }
+        if self.totals.dictionary_pages > 0 {
+            encoding_stats.push(PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: Encoding::RLE_DICTIONARY,
+                count: self.totals.dictionary_pages,
+            });
+        }
+        if self.totals.plain_pages > 0 {
+            if !encodings.contains(&Encoding::PLAIN) {
+                encodings.push(Encoding::PLAIN);
+            }
+            encoding_stats.push(PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: Encoding::PLAIN,
+                count: self.totals.plain_pages,
+            });
+        }
+        let data_page_offset = chunk.bytes_written() as i64;
+        chunk.write_all(&self.data_pages.into_inner()?)?;
+        let bytes = Bytes::from(chunk.into_inner()?);
+
+        let mut builder = ColumnChunkMetaData::builder(self.descr.clone())
+            .set_compression(CODEC)
+            .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
+            .set_page_encoding_stats(encoding_stats)
+            .set_total_compressed_size(self.totals.compressed)
+            .set_total_uncompressed_size(self.totals.uncompressed)
+            .set_num_values(self.totals.rows as i64)
+            .set_data_page_offset(data_page_offset)
+            .set_dictionary_page_offset(dictionary_offset);
+        if self.statistics {
+            builder = builder
+                .set_statistics(text_statistics(
+                    self.bounds.min,
+                    self.bounds.max,
+                    self.totals.nulls,
+                ))
+                .set_unencoded_byte_array_data_bytes(Some(self.totals.value_bytes));
+        }
+        let metadata = builder.build()?;
+        let close = ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: self.totals.rows,
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: None,
+        };
+        Ok((bytes, close))
+    }
+}
+
+/// Statistics of a text chunk: min and max (cut to [`STATISTICS_BYTES`] and marked inexact when
+/// cut, the max rounded up so it still bounds every value) and the NULL count.
+fn text_statistics(min: Option<Vec<u8>>, max: Option<Vec<u8>>, nulls: u64) -> Statistics {
+    let (min, min_exact) = match min {
+        Some(v) if v.len() > STATISTICS_BYTES => (Some(truncate_min(&v)), false),
+        v => (v, true),
+    };
+    let (max, max_exact) = match max {
+        Some(v) if v.len() > STATISTICS_BYTES => match truncate_max(&v) {
+            Some(cut) => (Some(cut), false),
+            None => (Some(v), true),
+        },
+        v => (v, true),
+    };
+    // Both or neither: a reader takes a lone bound as no statistics anyway.
+    let (min, max) = match (min, max) {
+        (Some(a), Some(b)) => (Some(ByteArray::from(a)), Some(ByteArray::from(b))),
+        _ => (None, None),
+    };
+    Statistics::ByteArray(
+        ValueStatistics::new(min, max, None, Some(nulls), false)
+            .with_min_is_exact(min_exact)
+            .with_max_is_exact(max_exact),
+    )
+}
+
+/// The longest prefix of `v` of at most [`STATISTICS_BYTES`] that ends on a character boundary
+/// (text columns hold UTF-8): a lower bound of `v`.
+fn truncate_min(v: &[u8]) -> Vec<u8> {
+    v[..utf8_floor(v, STATISTICS_BYTES)].to_vec()
+}
+
+/// A value of at most [`STATISTICS_BYTES`] greater than `v`: a prefix whose last character is
+/// raised by one code point. `None` when no such prefix exists (every character is the last
+/// code point), and the exact value is kept.
+fn truncate_max(v: &[u8]) -> Option<Vec<u8>> {
+    let prefix = std::str::from_utf8(&v[..utf8_floor(v, STATISTICS_BYTES)]).ok()?;
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let raised = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(c) = raised {
+            let mut out: String = chars.iter().collect();
+            out.push(c);
+            if out.len() <= STATISTICS_BYTES {
+                return Some(out.into_bytes());
+            }
+        }
+    }
+    None
+}
+
+fn utf8_floor(v: &[u8], limit: usize) -> usize {
+    let mut end = limit.min(v.len());
+    // Continuation bytes are 0b10xx_xxxx.
+    while end > 0 && end < v.len() && (v[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    end
+}
+
+/// Compresses `input` (the whole page body) as one Snappy block.
+fn snappy(encoder: &mut snap::raw::Encoder, input: &[u8], out: &mut Vec<u8>) -> Result<Bytes> {
+    let need = snap::raw::max_compress_len(input.len());
+    if out.len() < need {
+        out.resize(need, 0);
+    }
+    let len = encoder
+        .compress(input, out)
+        .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+    Ok(Bytes::copy_from_slice(&out[..len]))
+}
+
+/// Longest bit-packed run, in groups of 8 values: its header then fits one byte, as readers
+/// written against the reference implementation expect.
+const MAX_PACKED_GROUPS: usize = 63;
+
+/// Appends `n` values of `bit_width` bits in Parquet's RLE/bit-packing hybrid: a run of 8 or
+/// more equal values becomes one RLE run (a count and the value), everything between is
+/// bit-packed 8 values at a time. Values a run needs to fill its last group of 8 are taken from
+/// the next repeat, so only the very end is padded (readers stop at the page's value count).
+fn encode_hybrid(values: impl Iterator<Item = u64>, n: usize, bit_width: u8, out: &mut Vec<u8>) {
+    let mut packed: Vec<u64> = Vec::with_capacity(8 * MAX_PACKED_GROUPS);
+    let mut values = values.peekable();
+    let mut taken = 0;
+    while taken < n {
+        let value = values.next().expect("n values");
+        let mut run = 1;
+        while values.peek() == Some(&value) {
+            values.next();
+            run += 1;
+        }
+        taken += run;
+        let fill = (8 - packed.len() % 8) % 8;
+        if run >= 8 + fill {
+            packed.extend(std::iter::repeat_n(value, fill));
+            flush_packed(&mut packed, bit_width, out);
+            put_uleb128(out, ((run - fill) as u64) << 1);
+            let bytes = value.to_le_bytes();
+            out.extend_from_slice(&bytes[..usize::from(bit_width).div_ceil(8)]);
+        } else {
+            for _ in 0..run {
+                packed.push(value);
+                if packed.len() == 8 * MAX_PACKED_GROUPS {
+                    flush_packed(&mut packed, bit_width, out);
+                }
+            }
+        }
+    }
+    packed.resize(packed.len().div_ceil(8) * 8, 0);
+    flush_packed(&mut packed, bit_width, out);
+}
+
+/// Writes `packed` (a whole number of groups of 8) as one bit-packed run, least significant bit
+/// first, and empties it.
+fn flush_packed(packed: &mut Vec<u64>, bit_width: u8, out: &mut Vec<u8>) {
+    if packed.is_empty() {
+        return;
+    }
+    debug_assert_eq!(packed.len() % 8, 0);
+    put_uleb128(out, ((packed.len() / 8) as u64) << 1 | 1);
+    let (mut acc, mut bits) = (0u128, 0u32);
+    for &v in packed.iter() {
+        acc |= u128::from(v) << bits;
+        bits += u32::from(bit_width);
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    debug_assert_eq!(bits, 0, "8 values fill whole bytes");
+    packed.clear();
+}
+
+fn put_uleb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7F) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A chunk's dictionary: the dictionary page's body (each entry as a u32 length and its bytes)
+/// and an open-addressing index over it.
+struct Dictionary {
+    plain: Vec<u8>,
+    /// Where each entry's bytes start in `plain`, and their length.
+    entries: Vec<(u32, u32)>,
+    hashes: Vec<u64>,
+    /// Entry index + 1 per slot (0 = empty); the length is a power of two, at most half full.
+    slots: Vec<u32>,
+    /// The entry of the previous value: runs of one value skip the hash.
+    last: Option<u32>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Default for Dictionary {
+    fn default() -> Self {
+        Dictionary {
+            plain: Vec::new(),
+            entries: Vec::new(),
+            hashes: Vec::new(),
+            slots: vec![0; 1024],
+            last: None,
+            // A fixed seed: the hash need not resist crafted input (a flood of colliding values
+            // would only slow this chunk down), and the same input always encodes the same.
+            hasher: foldhash::fast::FixedState::with_seed(0x1e55),
+        }
+    }
+}
+
+impl Dictionary {
+    fn entry(&self, index: u32) -> &[u8] {
+        let (start, len) = self.entries[index as usize];
+        &self.plain[start as usize..(start + len) as usize]
+    }
+
+    fn values(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.entries.len() as u32).map(|i| self.entry(i))
+    }
+
+    /// Bits per index in a data page, as of now (pages written earlier used fewer, which their
+    /// own first byte records).
+    fn bit_width(&self) -> u8 {
+        let max_index = self.entries.len().saturating_sub(1) as u64;
+        (u64::BITS - max_index.leading_zeros()) as u8
+    }
+
+    /// The index of `value`, added if new.
+    #[inline]
+    fn index_of(&mut self, value: &[u8]) -> u32 {
+        if let Some(last) = self.last
+            && self.entry(last) == value
+        {
+            return last;
+        }
+        let hash = self.hasher.hash_one(value);
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            match self.slots[slot] {
+                0 => break,
+                occupied => {
+                    let index = occupied - 1;
+                    if self.hashes[index as usize] == hash && self.entry(index) == value {
+                        self.last = Some(index);
+                        return index;
+                    }
+                    slot = (slot + 1) & mask;
+                }
+            }
+        }
+        let index = self.entries.len() as u32;
+        self.plain
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        let start = self.plain.len() as u32;
+        self.plain.extend_from_slice(value);
+        self.entries.push((start, value.len() as u32));
+        self.hashes.push(hash);
+        self.slots[slot] = index + 1;
+        if self.entries.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        self.last = Some(index);
+        index
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let mask = size - 1;
+        let mut slots = vec![0u32; size];
+        for (index, &hash) in self.hashes.iter().enumerate() {
+            let mut slot = hash as usize & mask;
+            while slots[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            slots[slot] = index as u32 + 1;
+        }
+        self.slots = slots;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionary_finds_each_value_once() {
+        let mut dict = Dictionary::default();
+        let values: Vec<String> = (0..5000).map(|i| format!("v{}", i % 1500)).collect();
+        let indices: Vec<u32> = values.iter().map(|v| dict.index_of(v.as_bytes())).collect();
+        assert_eq!(dict.entries.len(), 1500);
+        for (v, &i) in values.iter().zip(&indices) {
+            assert_eq!(dict.entry(i), v.as_bytes());
+        }
+        assert_eq!(dict.bit_width(), 11);
+    }
+
+    /// Decodes the hybrid encoding (a reader's view, written from the format's description).
+    fn decode_hybrid(mut data: &[u8], bit_width: u8, n: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        let uleb = |data: &mut &[u8]| {
+            let (mut v, mut shift) = (0u64, 0);
+            loop {
+                let b = data[0];
+                *data = &data[1..];
+                v |= u64::from(b & 0x7F) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    return v;
+                }
+            }
+        };
+        while out.len() < n {
+            let header = uleb(&mut data);
+            if header & 1 == 0 {
+                let width = usize::from(bit_width).div_ceil(8);
+                let mut bytes = [0u8; 8];
+                bytes[..width].copy_from_slice(&data[..width]);
+                data = &data[width..];
+                out.extend(std::iter::repeat_n(
+                    u64::from_le_bytes(bytes),
+                    (header >> 1) as usize,
+                ));
+            } else {
+                let values = (header >> 1) as usize * 8;
+                let bits = values * usize::from(bit_width);
+                for i in 0..values {
+                    let mut v = 0u64;
+                    for b in 0..usize::from(bit_width) {
+                        let at = i * usize::from(bit_width) + b;
+                        v |= u64::from(data[at / 8] >> (at % 8) & 1) << b;
+                    }
+                    out.push(v);
+                }
+                data = &data[bits.div_ceil(8)..];
+            }
+        }
+        assert!(data.is_empty(), "no bytes after the last run");
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn hybrid_encoding_round_trips_runs_and_literals() {
+        let patterns: Vec<(u8, Vec<u64>)> = vec![
+            (0, vec![0; 13]),
+            (1, vec![1; 20_000]),
+            (1, (0..1000).map(|i| u64::from(i % 7 != 0)).collect()),
+            (3, (0..37).map(|i| i % 8).collect()),
+            // Literals, then a run that must lend values to fill the literals' last group.
+            (
+                11,
+                (0..5)
+                    .chain(std::iter::repeat_n(1500, 30))
+                    .chain(0..3)
+                    .collect(),
+            ),
+            (20, (0..5000).map(|i| (i * 7919) % (1 << 20)).collect()),
+            (
+                4,
+                std::iter::repeat_n(9, 9)
+                    .chain(std::iter::repeat_n(2, 7))
+                    .collect(),
+            ),
+        ];
+        for (bit_width, values) in patterns {
+            let mut out = Vec::new();
+            encode_hybrid(values.iter().copied(), values.len(), bit_width, &mut out);
+            assert_eq!(
+                decode_hybrid(&out, bit_width, values.len()),
+                values,
+                "bit width {bit_width}"
+            );
+        }
+        // A long run costs a few bytes, not a bit per value.
+        let mut out = Vec::new();
+        encode_hybrid(std::iter::repeat_n(1, 20_000), 20_000, 1, &mut out);
+        assert!(out.len() <= 4, "{} bytes", out.len());
+    }
+
+    #[test]
+    fn long_statistics_are_cut_to_bounds() {
+        let long = "é".repeat(40); // 80 bytes
+        let min = truncate_min(long.as_bytes());
+        assert!(min.len() <= STATISTICS_BYTES && long.as_bytes().starts_with(&min));
+        assert!(std::str::from_utf8(&min).is_ok());
+        let max = truncate_max(long.as_bytes()).expect("é can be raised");
+        assert!(max.len() <= STATISTICS_BYTES && max.as_slice() > long.as_bytes());
+        assert!(std::str::from_utf8(&max).is_ok());
+    }
+}

@@ -48,11 +48,9 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// every chunk it needs)...
 const ROW_GROUP_ROWS: usize = 122_880;
 /// ...or when the memory it holds until it closes reaches this many bytes: its encoded, compressed
-/// column chunks, and the batches of text that dictionary encoders still reference (a dictionary
-/// keeps each distinct value as a slice of the batch it first came in). What this count cannot
-/// see (each encoder's open page, and the data pages a dictionary column holds back until its
-/// dictionary page is written) is about as much again, hence the low figure: it keeps a
-/// telemetry run's peak RSS near 50 MiB.
+/// column chunks, and the text columns' dictionaries and open pages. What this count cannot see
+/// (the number columns' open pages and held-back data pages inside the Parquet crate's writer) is
+/// smaller, but the figure stays low: it keeps a telemetry run's peak RSS near 50 MiB.
 const ROW_GROUP_MEMORY_BYTES: usize = 6 << 20;
 /// Row groups per part file before the writer moves on to a new file. The Parquet writer keeps
 /// every row group's metadata until the file is closed, so an unbounded file would grow memory
@@ -309,7 +307,7 @@ struct ColumnPlan {
     /// plain (estimated from its distinct values, as DuckDB decides too).
     dictionary: bool,
     /// Row-group min/max let readers skip groups. Of a text column whose values neither repeat
-    /// nor come sorted (request ids, URLs, user agents), every group's min and max span nearly
+    /// nor come sorted (request ids, URLs, query strings), every group's min and max span nearly
     /// the whole range, so they prune nothing; computing them was a tenth of the write time.
     /// Numbers and timestamps (cheap, and what time and status filters prune with), repeating
     /// text and sorted text (`server_daily`'s server ids) keep them.

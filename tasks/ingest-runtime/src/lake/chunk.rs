@@ -11,7 +11,7 @@
 //! types, so the file writer splices the chunk in as it does its own.
 //!
 //! Numbers, timestamps and booleans stay with the crate's writer: an own encoder for them was
-//! tried and measured no faster (the crate's fixed-width path does not copy per value).
+//! tried and measured slower (the crate's fixed-width path does not copy per value).
 
 use std::hash::BuildHasher;
 use std::io::Write;

@@ -474,6 +474,8 @@ pub struct PartWriter {
     /// The open file's properties and column plans (decided from its first rows).
     props: Option<Arc<WriterProperties>>,
     plans: Vec<ColumnPlan>,
+    /// Each column chunk's size in the last row group: the next group's buffers start there.
+    chunk_bytes: Vec<usize>,
     /// The row group being encoded.
     group: Option<OpenGroup>,
     batch: RowBatch,
@@ -494,6 +496,7 @@ impl PartWriter {
             writer: None,
             props: None,
             plans: Vec::new(),
+            chunk_bytes: Vec::new(),
             group: None,
             batch: RowBatch::new(data, extra),
             rows_written: 0,
@@ -545,8 +548,10 @@ impl PartWriter {
             }
             if self.group.is_none() {
                 let props = self.props.as_ref().expect("set with the writer");
-                self.group =
-                    Some(OpenGroup::new(&self.schema, props, &self.plans).map_err(parquet_err)?);
+                self.group = Some(
+                    OpenGroup::new(&self.schema, props, &self.plans, &self.chunk_bytes)
+                        .map_err(parquet_err)?,
+                );
             }
             let group = self.group.as_mut().expect("opened above");
             group.write(&self.batch).map_err(parquet_err)?;
@@ -566,7 +571,7 @@ impl PartWriter {
             .as_mut()
             .expect("a group is opened after its file");
         group
-            .close_into(writer)
+            .close_into(writer, &mut self.chunk_bytes)
             .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
         self.groups_in_file += 1;
         if self.groups_in_file >= self.groups_per_file {
@@ -670,6 +675,7 @@ impl OpenGroup {
         schema: &Arc<Type>,
         props: &Arc<WriterProperties>,
         plans: &[ColumnPlan],
+        capacities: &[usize],
     ) -> parquet::errors::Result<OpenGroup> {
         let descr = SchemaDescriptor::new(schema.clone());
         let columns = plans
@@ -677,11 +683,12 @@ impl OpenGroup {
             .enumerate()
             .map(|(i, plan)| {
                 let column = descr.column(i);
+                let capacity = capacities.get(i).copied().unwrap_or(0);
                 if column.physical_type() == PhysicalType::BYTE_ARRAY {
-                    let chunk = ColumnChunk::new(column, *plan);
+                    let chunk = ColumnChunk::new(column, *plan, capacity);
                     return Ok(ChunkEncoder::Own(Box::new(chunk)));
                 }
-                let pages = Arc::new(Mutex::new(TrackedWrite::new(Vec::new())));
+                let pages = Arc::new(Mutex::new(TrackedWrite::new(Vec::with_capacity(capacity))));
                 let pager = Box::new(ChunkPages(pages.clone()));
                 let writer = Box::new(get_column_writer(column, props.clone(), pager));
                 Ok(ChunkEncoder::Crate { writer, pages })
@@ -734,10 +741,13 @@ impl OpenGroup {
         Ok(())
     }
 
+    /// Appends the chunks to the file; `chunk_bytes` gets each one's size.
     fn close_into(
         self,
         writer: &mut SerializedFileWriter<PartSink>,
+        chunk_bytes: &mut Vec<usize>,
     ) -> parquet::errors::Result<()> {
+        chunk_bytes.clear();
         let mut group = writer.next_row_group()?;
         for column in self.columns {
             let (bytes, close) = match column {
@@ -752,6 +762,7 @@ impl OpenGroup {
                     (bytes::Bytes::from(pages), close)
                 }
             };
+            chunk_bytes.push(bytes.len());
             group.append_column(&bytes, close)?;
         }
         group.close()?;

@@ -81,12 +81,16 @@ impl Bounds {
     }
 }
 
-#[derive(Default)]
+/// Bytes kept free in front of a plain page's values for its definition levels (a page without
+/// NULLs needs 8), so the page is compressed where it was built instead of copied first.
+const LEVELS_ROOM: usize = 16;
+
 struct OpenPage {
     /// Definition levels (0 = NULL, 1 = a value) of the page's rows.
     defs: Vec<i16>,
     nulls: usize,
-    /// Plain values: each as a little-endian u32 length and its bytes.
+    /// [`LEVELS_ROOM`] bytes, then the plain values: each as a little-endian u32 length and its
+    /// bytes.
     plain: Vec<u8>,
     /// Dictionary indices of the page's values.
     indices: Vec<u32>,
@@ -103,16 +107,33 @@ struct Totals {
     plain_pages: i32,
 }
 
+impl OpenPage {
+    fn new() -> Self {
+        OpenPage {
+            defs: Vec::new(),
+            nulls: 0,
+            plain: vec![0; LEVELS_ROOM],
+            indices: Vec::new(),
+        }
+    }
+
+    fn plain_bytes(&self) -> usize {
+        self.plain.len() - LEVELS_ROOM
+    }
+}
+
 impl ColumnChunk {
-    pub fn new(descr: ColumnDescPtr, plan: ColumnPlan) -> Self {
+    /// `pages_capacity`: the bytes the same column took in the previous row group, so its pages
+    /// buffer is allocated once rather than regrown (and copied) by doubling.
+    pub fn new(descr: ColumnDescPtr, plan: ColumnPlan, pages_capacity: usize) -> Self {
         ColumnChunk {
             descr,
             snappy: snap::raw::Encoder::new(),
             statistics: plan.statistics,
             dictionary: plan.dictionary.then(Dictionary::default),
             plain_fallback: false,
-            page: OpenPage::default(),
-            data_pages: TrackedWrite::new(Vec::new()),
+            page: OpenPage::new(),
+            data_pages: TrackedWrite::new(Vec::with_capacity(pages_capacity)),
             page_buf: Vec::new(),
             compressed: Vec::new(),
             bounds: Bounds::default(),
@@ -124,7 +145,7 @@ impl ColumnChunk {
     pub fn memory_bytes(&self) -> usize {
         self.data_pages.bytes_written()
             + self.dictionary.as_ref().map_or(0, |d| d.plain.len())
-            + self.page.plain.len()
+            + self.page.plain_bytes()
             + self.page.indices.len() * 4
     }
 
@@ -151,7 +172,7 @@ impl ColumnChunk {
             if self.statistics {
                 self.bounds.widen(value);
             }
-            if self.page.plain.len() >= PAGE_BYTES {
+            if self.page.plain_bytes() >= PAGE_BYTES {
                 self.flush_page()?;
             }
         }
@@ -210,7 +231,8 @@ impl ColumnChunk {
         }
         let levels_len = (buf.len() - 4) as u32;
         buf[..4].copy_from_slice(&levels_len.to_le_bytes());
-        let encoding = if self.page.plain.is_empty() && !self.page.indices.is_empty() {
+        let dictionary_page = self.page.plain_bytes() == 0 && !self.page.indices.is_empty();
+        let encoding = if dictionary_page {
             let dict = self
                 .dictionary
                 .as_ref()
@@ -227,12 +249,22 @@ impl ColumnChunk {
             self.totals.dictionary_pages += 1;
             Encoding::RLE_DICTIONARY
         } else {
-            buf.extend_from_slice(&self.page.plain);
             self.totals.plain_pages += 1;
             Encoding::PLAIN
         };
-        let uncompressed = buf.len();
-        let body = snappy(&mut self.snappy, buf, &mut self.compressed)?;
+        let page_bytes: &[u8] = if dictionary_page {
+            buf
+        } else if buf.len() <= LEVELS_ROOM {
+            // The levels go into the room left in front of the values.
+            let start = LEVELS_ROOM - buf.len();
+            self.page.plain[start..LEVELS_ROOM].copy_from_slice(buf);
+            &self.page.plain[start..]
+        } else {
+            buf.extend_from_slice(&self.page.plain[LEVELS_ROOM..]);
+            buf
+        };
+        let uncompressed = page_bytes.len();
+        let body = snappy(&mut self.snappy, page_bytes, &mut self.compressed)?;
         let page = Page::DataPage {
             buf: body,
             num_values: rows as u32,
@@ -249,7 +281,7 @@ impl ColumnChunk {
         self.totals.nulls += self.page.nulls as u64;
         self.page.defs.clear();
         self.page.nulls = 0;
-        self.page.plain.clear();
+        self.page.plain.truncate(LEVELS_ROOM);
         self.page.indices.clear();
         Ok(())
     }
@@ -307,8 +339,13 @@ impl ColumnChunk {
             });
         }
         let data_page_offset = chunk.bytes_written() as i64;
-        chunk.write_all(&self.data_pages.into_inner()?)?;
-        let bytes = Bytes::from(chunk.into_inner()?);
+        let data_pages = self.data_pages.into_inner()?;
+        let bytes = if data_page_offset == 0 {
+            Bytes::from(data_pages)
+        } else {
+            chunk.write_all(&data_pages)?;
+            Bytes::from(chunk.into_inner()?)
+        };
 
         let mut builder = ColumnChunkMetaData::builder(self.descr.clone())
             .set_compression(CODEC)

@@ -2,8 +2,10 @@
 RSS from wait4(), so every figure is measured the same way.
 
 Cases, all on one thread unless --scaling: the job parsing and writing Parquet, the job with
---dry-run (parse only), DuckDB's typed read_csv -> COPY TO Parquet (snappy; what an engineer would
-write instead of the job) and DuckDB's read_csv of every column as VARCHAR into memory. Then the
+--dry-run (parse only), the floor under any parser (`sample-data scan`: gunzip with the jobs'
+zlib-rs and count lines and separators), DuckDB's typed read_csv -> COPY TO Parquet (snappy; what
+an engineer would write instead of the job) and DuckDB's read_csv of every column as VARCHAR into
+memory. Then the
 bytes of both Parquet outputs (per shared column and for the columns only ours has) and two typical
 queries timed over each, with the ratios.
 
@@ -152,9 +154,12 @@ def duck(sql: list[str], fetch: str | None = None) -> tuple[float, int, str]:
     return measure([sys.executable, "-c", script, json.dumps(sql + [fetch or "SELECT 1"])])
 
 
+FLOOR = "decode + line split + separator count (zlib-rs), 1 thread"
+
+
 def bench(args, name: str, binary: str, source_args: list[str], table: str, env: dict,
           typed_csv: str, typed_select: str, varchar_csv: str, queries: dict[str, tuple],
-          shared: dict[str, str]) -> None:
+          shared: dict[str, str], separator: str) -> None:
     cores = os.cpu_count() or 1
     work = args.data_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -189,6 +194,10 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
                     c = case(f"{binary} {what}, {threads} thread(s){suffix}")
                     c.add(secs, rss)
                     c.parquet = written
+        # The floor under any parser: gunzip (the jobs' zlib-rs) and count lines and separators.
+        secs, rss, _ = measure([str(args.bin_dir / "sample-data"), "scan", "--separator",
+                                separator, source_args[1]])
+        case(FLOOR).add(secs, rss)
         if args.skip_duckdb:
             continue
         secs, rss, _ = duck([
@@ -209,8 +218,12 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
         print(f"| {c.label} | {c.best:.2f} | {uncompressed / 1e6 / c.best:.0f} | "
               f"{c.rss / 2**20:.0f} | {pq} |")
 
+    job = cases[f"{binary} parse+write, 1 thread(s)"]
+    floor = cases[FLOOR]
+    print(f"\nspeed, job parse+write / decode + line split floor: {floor.best / job.best:.0%} "
+          f"(push-logs goal >= 50%); --dry-run: "
+          f"{floor.best / cases[f'{binary} --dry-run (parse only), 1 thread(s)'].best:.0%}")
     if not args.skip_duckdb:
-        job = cases[f"{binary} parse+write, 1 thread(s)"]
         ref = cases["DuckDB typed read_csv -> Parquet, 1 thread"]
         print(f"\nspeed, job parse+write / DuckDB typed: {ref.best / job.best:.2f}x "
               f"(goal >= 2); Parquet bytes ours / DuckDB: {job.parquet / ref.parquet:.2f}",
@@ -371,7 +384,7 @@ def bench_alb(args, env: dict) -> None:
             "SELECT user_agent, count(*) FROM {src} GROUP BY 1 ORDER BY 2 DESC LIMIT 20",) * 2,
     }
     bench(args, "alb", "push-logs", ["--source", str(source)], "push_proxy.logs_us_new", env,
-          typed_csv, typed_select, varchar_csv, queries, shared)
+          typed_csv, typed_select, varchar_csv, queries, shared, " ")
 
 
 def bench_cloudfront(args, env: dict) -> None:
@@ -404,7 +417,7 @@ def bench_cloudfront(args, env: dict) -> None:
             "SELECT useragent, count(*) FROM {src} GROUP BY 1 ORDER BY 2 DESC LIMIT 20",) * 2,
     }
     bench(args, "cloudfront", "telemetry", ["--source", str(source)], "diagnostics.log_entries",
-          env, typed_csv, typed_select, varchar_csv, queries, shared)
+          env, typed_csv, typed_select, varchar_csv, queries, shared, "\\t")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@
 //! - [`alb`]: Application Load Balancer access logs (push-notification proxy).
 //! - [`cloudfront`]: CloudFront standard logs (server telemetry pings, release downloads).
 //! - [`licenses`]: the license metadata CSV export.
+//! - [`scan`]: the benchmark's floor: gunzip and count lines, nothing kept.
 //!
 //! Each module has an options struct with defaults (`AlbOptions::new(date)`, ...) and a
 //! `write_day(&options, out_dir) -> io::Result<Written>` that tests in other crates can call.
@@ -14,6 +15,7 @@ pub mod date;
 pub mod licenses;
 pub mod output;
 pub mod rng;
+pub mod scan;
 
 pub use alb::AlbOptions;
 pub use cloudfront::{CloudFrontKind, CloudFrontOptions};

@@ -39,6 +39,26 @@ enum Command {
     Cloudfront(CloudFrontArgs),
     /// The license metadata CSV export.
     Licenses(LicenseArgs),
+    /// Gunzip every .gz file below a directory and count lines and field separators, keeping
+    /// nothing: the decode + line-split floor the benchmark sets the jobs beside.
+    Scan(ScanArgs),
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Directory to scan (recursively).
+    dir: PathBuf,
+    /// The field separator to count: one byte, such as ' ' (ALB) or '\t' (CloudFront).
+    #[arg(long, default_value = " ", value_parser = parse_separator)]
+    separator: u8,
+}
+
+fn parse_separator(s: &str) -> Result<u8, String> {
+    match s {
+        "\\t" | "tab" => Ok(b'\t'),
+        _ if s.len() == 1 => Ok(s.as_bytes()[0]),
+        _ => Err(format!("expected one byte (or \\t), got {s:?}")),
+    }
 }
 
 #[derive(Args)]
@@ -240,6 +260,17 @@ fn main() -> anyhow::Result<()> {
                     "fields": opts.fields,
                 }),
             )
+        }
+        Command::Scan(s) => {
+            let got = sample_data::scan::scan(&s.dir, s.separator)
+                .with_context(|| format!("scanning {}", s.dir.display()))?;
+            serde_json::json!({
+                "files": got.files,
+                "bytes_uncompressed": got.bytes_uncompressed,
+                "lines": got.lines,
+                "separators": got.separators,
+            })
+            .to_string()
         }
         Command::Licenses(l) => {
             let opts = LicenseOptions {

@@ -39,14 +39,14 @@ enum Command {
     Cloudfront(CloudFrontArgs),
     /// The license metadata CSV export.
     Licenses(LicenseArgs),
-    /// Gunzip every .gz file below a directory and count lines and field separators, keeping
-    /// nothing: the decode + line-split floor the benchmark sets the jobs beside.
+    /// Gunzip every .gz file below a directory (or path prefix) and count lines and field
+    /// separators, keeping nothing: the decode + line-split floor the bench sets the jobs beside.
     Scan(ScanArgs),
 }
 
 #[derive(Args)]
 struct ScanArgs {
-    /// Directory to scan (recursively).
+    /// Directory to scan (recursively), or a path prefix, as the jobs' `--source` takes.
     dir: PathBuf,
     /// The field separator to count: one byte, such as ' ' (ALB) or '\t' (CloudFront).
     #[arg(long, default_value = " ", value_parser = parse_separator)]

@@ -17,10 +17,42 @@ pub struct Scanned {
     pub separators: u64,
 }
 
-/// Scans every file ending in `.gz` below `dir` (in name order), counting `\n` and `separator`.
-pub fn scan(dir: &Path, separator: u8) -> io::Result<Scanned> {
+/// Scans every file ending in `.gz` below `source` (a directory), or, as the jobs read a
+/// `--source` key prefix, every such file whose path starts with `source`; in name order,
+/// counting `\n` and `separator`.
+pub fn scan(source: &Path, separator: u8) -> io::Result<Scanned> {
     let mut files = Vec::new();
-    collect_gz(dir, &mut files)?;
+    if source.is_dir() {
+        collect_gz(source, &mut files)?;
+    } else {
+        let (dir, prefix) = match (source.parent(), source.file_name()) {
+            (Some(dir), Some(name)) => (dir, name.to_string_lossy()),
+            _ => {
+                return Err(io::Error::other(format!(
+                    "{}: no such prefix",
+                    source.display()
+                )));
+            }
+        };
+        collect_gz(
+            if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            },
+            &mut files,
+        )?;
+        files.retain(|p| {
+            p.strip_prefix(dir)
+                .is_ok_and(|rest| rest.to_string_lossy().starts_with(prefix.as_ref()))
+        });
+        if files.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no .gz file starts with this prefix", source.display()),
+            ));
+        }
+    }
     files.sort();
     let mut out = Scanned::default();
     let mut buf = vec![0u8; 256 * 1024];
@@ -81,6 +113,9 @@ mod tests {
         }
         std::fs::write(dir.path().join("notes.txt"), "not scanned\n").unwrap();
         let got = scan(dir.path(), b' ').unwrap();
+        let by_prefix = scan(&dir.path().join("a.lo"), b' ').unwrap();
+        assert_eq!((by_prefix.files, by_prefix.lines), (1, 2));
+        assert!(scan(&dir.path().join("zz"), b' ').is_err());
         assert_eq!(
             got,
             Scanned {

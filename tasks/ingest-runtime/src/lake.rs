@@ -539,22 +539,19 @@ impl PartWriter {
         }
         let rows = self.batch.len();
         if let Some(path) = &self.path {
-            let parquet_err = |source| LakeError::from_parquet(path.describe(), source);
             if self.writer.is_none() {
                 self.plans = self.batch.columns.iter().map(plan_column).collect();
                 let props = writer_properties(&self.schema, &self.plans);
                 self.writer = Some(open_writer(path, &self.schema, props.clone())?);
                 self.props = Some(props);
             }
-            if self.group.is_none() {
-                let props = self.props.as_ref().expect("set with the writer");
-                self.group = Some(
-                    OpenGroup::new(&self.schema, props, &self.plans, &self.chunk_bytes)
-                        .map_err(parquet_err)?,
-                );
-            }
-            let group = self.group.as_mut().expect("opened above");
-            group.write(&self.batch).map_err(parquet_err)?;
+            let props = self.props.as_ref().expect("set with the writer");
+            let group = self.group.get_or_insert_with(|| {
+                OpenGroup::new(&self.schema, props, &self.plans, &self.chunk_bytes)
+            });
+            group
+                .write(&self.batch)
+                .map_err(|source| LakeError::from_parquet(path.describe(), source))?;
         }
         self.rows_written += rows as u64;
         self.batch.clear();
@@ -656,6 +653,29 @@ enum ChunkEncoder {
     },
 }
 
+/// Hands one batch of a number or boolean column to the Parquet crate's column writer.
+fn write_with_crate(
+    writer: &mut ColumnWriter<'static>,
+    defs: &[i16],
+    values: &ColumnValues,
+) -> parquet::errors::Result<()> {
+    let defs = Some(defs);
+    match (writer, values) {
+        (ColumnWriter::Int32ColumnWriter(w), ColumnValues::Int32(v)) => {
+            w.write_batch(v, defs, None)
+        }
+        (ColumnWriter::Int64ColumnWriter(w), ColumnValues::Int64(v)) => {
+            w.write_batch(v, defs, None)
+        }
+        (ColumnWriter::DoubleColumnWriter(w), ColumnValues::Float64(v)) => {
+            w.write_batch(v, defs, None)
+        }
+        (ColumnWriter::BoolColumnWriter(w), ColumnValues::Bool(v)) => w.write_batch(v, defs, None),
+        _ => unreachable!("column types follow the schema"),
+    }?;
+    Ok(())
+}
+
 /// Pages of one column chunk, serialized into memory.
 struct ChunkPages(Arc<Mutex<TrackedWrite<Vec<u8>>>>);
 
@@ -676,7 +696,7 @@ impl OpenGroup {
         props: &Arc<WriterProperties>,
         plans: &[ColumnPlan],
         capacities: &[usize],
-    ) -> parquet::errors::Result<OpenGroup> {
+    ) -> OpenGroup {
         let descr = SchemaDescriptor::new(schema.clone());
         let columns = plans
             .iter()
@@ -686,15 +706,15 @@ impl OpenGroup {
                 let capacity = capacities.get(i).copied().unwrap_or(0);
                 if column.physical_type() == PhysicalType::BYTE_ARRAY {
                     let chunk = ColumnChunk::new(column, *plan, capacity);
-                    return Ok(ChunkEncoder::Own(Box::new(chunk)));
+                    return ChunkEncoder::Own(Box::new(chunk));
                 }
                 let pages = Arc::new(Mutex::new(TrackedWrite::new(Vec::with_capacity(capacity))));
                 let pager = Box::new(ChunkPages(pages.clone()));
                 let writer = Box::new(get_column_writer(column, props.clone(), pager));
-                Ok(ChunkEncoder::Crate { writer, pages })
+                ChunkEncoder::Crate { writer, pages }
             })
-            .collect::<parquet::errors::Result<_>>()?;
-        Ok(OpenGroup { columns, rows: 0 })
+            .collect();
+        OpenGroup { columns, rows: 0 }
     }
 
     /// Bytes held until the group closes: the pages encoded so far, and text dictionaries.
@@ -717,22 +737,7 @@ impl OpenGroup {
                     chunk.write_text(&col.defs, bytes, ends)?;
                 }
                 (ChunkEncoder::Crate { writer, .. }, values) => {
-                    let defs = Some(col.defs.as_slice());
-                    match (&mut **writer, values) {
-                        (ColumnWriter::Int32ColumnWriter(w), ColumnValues::Int32(v)) => {
-                            w.write_batch(v, defs, None)?;
-                        }
-                        (ColumnWriter::Int64ColumnWriter(w), ColumnValues::Int64(v)) => {
-                            w.write_batch(v, defs, None)?;
-                        }
-                        (ColumnWriter::DoubleColumnWriter(w), ColumnValues::Float64(v)) => {
-                            w.write_batch(v, defs, None)?;
-                        }
-                        (ColumnWriter::BoolColumnWriter(w), ColumnValues::Bool(v)) => {
-                            w.write_batch(v, defs, None)?;
-                        }
-                        _ => unreachable!("column types follow the schema"),
-                    }
+                    write_with_crate(writer, &col.defs, values)?;
                 }
                 _ => unreachable!("column types follow the schema"),
             }

@@ -57,14 +57,11 @@ pub fn scan(source: &Path, separator: u8) -> io::Result<Scanned> {
     let mut out = Scanned::default();
     let mut buf = vec![0u8; 256 * 1024];
     for path in files {
-        let file = File::open(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let file = File::open(&path).map_err(at(&path))?;
         let mut gz = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
         out.files += 1;
         loop {
-            let n = gz
-                .read(&mut buf)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let n = gz.read(&mut buf).map_err(at(&path))?;
             if n == 0 {
                 break;
             }
@@ -82,10 +79,13 @@ pub fn scan(source: &Path, separator: u8) -> io::Result<Scanned> {
     Ok(out)
 }
 
+/// Names the file in an I/O error, which otherwise does not say which one.
+fn at(path: &Path) -> impl Fn(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 fn collect_gz(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
-    {
+    for entry in std::fs::read_dir(dir).map_err(at(dir))? {
         let path = entry?.path();
         if path.is_dir() {
             collect_gz(&path, out)?;

@@ -105,7 +105,8 @@ struct Totals {
     value_bytes: i64,
     uncompressed: i64,
     compressed: i64,
-    dictionary_pages: i32,
+    /// Data pages of dictionary indices, and of plain values.
+    indexed_pages: i32,
     plain_pages: i32,
 }
 
@@ -233,8 +234,9 @@ impl ColumnChunk {
         }
         let levels_len = (buf.len() - 4) as u32;
         buf[..4].copy_from_slice(&levels_len.to_le_bytes());
-        let dictionary_page = self.page.plain_bytes() == 0 && !self.page.indices.is_empty();
-        let encoding = if dictionary_page {
+        // A page of dictionary indices, or of plain values (also a page of NULLs only).
+        let indexed = self.page.plain_bytes() == 0 && !self.page.indices.is_empty();
+        let (encoding, page_bytes): (Encoding, &[u8]) = if indexed {
             let dict = self
                 .dictionary
                 .as_ref()
@@ -248,22 +250,18 @@ impl ColumnChunk {
                 bit_width,
                 buf,
             );
-            self.totals.dictionary_pages += 1;
-            Encoding::RLE_DICTIONARY
-        } else {
-            self.totals.plain_pages += 1;
-            Encoding::PLAIN
-        };
-        let page_bytes: &[u8] = if dictionary_page {
-            buf
+            self.totals.indexed_pages += 1;
+            (Encoding::RLE_DICTIONARY, buf)
         } else if buf.len() <= LEVELS_ROOM {
             // The levels go into the room left in front of the values.
+            self.totals.plain_pages += 1;
             let start = LEVELS_ROOM - buf.len();
             self.page.plain[start..LEVELS_ROOM].copy_from_slice(buf);
-            &self.page.plain[start..]
+            (Encoding::PLAIN, &self.page.plain[start..])
         } else {
+            self.totals.plain_pages += 1;
             buf.extend_from_slice(&self.page.plain[LEVELS_ROOM..]);
-            buf
+            (Encoding::PLAIN, buf)
         };
         let uncompressed = page_bytes.len();
         let body = snappy(&mut self.snappy, page_bytes, &mut self.compressed)?;
@@ -323,11 +321,11 @@ impl ColumnChunk {
                 count: 1,
             });
         }
-        if self.totals.dictionary_pages > 0 {
+        if self.totals.indexed_pages > 0 {
             encoding_stats.push(PageEncodingStats {
                 page_type: PageType::DATA_PAGE,
                 encoding: Encoding::RLE_DICTIONARY,
-                count: self.totals.dictionary_pages,
+                count: self.totals.indexed_pages,
             });
         }
         if self.totals.plain_pages > 0 {

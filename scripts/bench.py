@@ -5,7 +5,8 @@ Cases, all on one thread unless --scaling: the job parsing and writing Parquet, 
 --dry-run (parse only), the floor under any parser (`sample-data scan`: gunzip with the jobs'
 zlib-rs and count lines and separators), DuckDB's typed read_csv -> COPY TO Parquet (snappy; what
 an engineer would write instead of the job) and DuckDB's read_csv of every column as VARCHAR into
-memory. Then the
+memory. The job's parse+write also runs with the lake in S3 (moto's S3 server on loopback), where
+production writes it: the multipart buffers count in its peak RSS. Then the
 bytes of both Parquet outputs (per shared column and for the columns only ours has) and two typical
 queries timed over each, with the ratios.
 
@@ -14,6 +15,9 @@ ones (paired runs: both see the same machine load). The job's output is kept in
 <data-dir>/lake-<format>-latest; with --save-baseline it becomes <data-dir>/lake-<format>-baseline,
 and every later run checks its rows against that baseline through DuckDB (EXCEPT ALL both ways,
 lineage columns _run_id and _loaded_at left out) and fails when they differ.
+
+The jobs run with the image's GLIBC_TUNABLES (read from the Dockerfile), so peak RSS is the
+figure a pod sees.
 """
 
 # SQL here is built from our own paths and options, never user input.
@@ -24,11 +28,14 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 DATE = "2026-11-20"
@@ -79,6 +86,54 @@ ALB_COLUMNS = [
     ("request_transform_status", "VARCHAR"),
 ]
 LINEAGE = ["_source_key", "_source_line", "_run_id", "_loaded_at"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def image_env() -> dict[str, str]:
+    """The allocator setting the images run with (their Dockerfile's ENV)."""
+    m = re.search(r"GLIBC_TUNABLES=(\S+)", (REPO / "Dockerfile").read_text())
+    if not m:
+        sys.exit("Dockerfile: no GLIBC_TUNABLES in the runtime stage's ENV")
+    return {"GLIBC_TUNABLES": m.group(1)}
+
+
+class LoopbackS3:
+    """moto's S3 server on 127.0.0.1 (from the test venv), one bucket, for the S3-lake case. A
+    process of its own: a child's peak RSS starts from its parent's, so the server's memory must
+    not be this process's."""
+
+    def __init__(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = Path(sys.executable).parent / "moto_server"
+        self.proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        endpoint = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                # moto does not check signatures: a plain PUT creates the bucket.
+                put = urllib.request.Request(f"{endpoint}/lake", method="PUT")  # noqa: S310
+                urllib.request.urlopen(put).close()  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit(f"moto's S3 server did not start on {endpoint}")
+        self.env = {
+            "INGEST_S3_ENDPOINT": endpoint, "INGEST_S3_FORCE_PATH_STYLE": "true",
+            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+        }
+        self.runs = 0
+
+    def next_lake(self) -> str:
+        self.runs += 1
+        return f"s3://lake/run-{self.runs}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
 
 
 def measure(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
@@ -130,13 +185,16 @@ class Case:
 
 
 def run_job(binary: Path, source_args: list[str], table: str, threads: int, dry: bool,
-            env: dict, keep: Path | None) -> tuple[float, int, dict, int]:
+            env: dict, keep: Path | None, s3: LoopbackS3 | None = None,
+            ) -> tuple[float, int, dict, int]:
+    """One run of a job; with `s3` its lake is a fresh prefix in the loopback S3 server."""
     with tempfile.TemporaryDirectory() as lake:
+        target = s3.next_lake() if s3 else lake
         secs, rss, out = measure([
-            str(binary), "--date", DATE, *source_args, "--table", table, "--lake", lake,
+            str(binary), "--date", DATE, *source_args, "--table", table, "--lake", target,
             "--threads", str(threads), *(["--dry-run"] if dry else []),
-        ], env)
-        written = dir_bytes(Path(lake) / table.split(".")[0])
+        ], {**env, **s3.env} if s3 else env)
+        written = 0 if s3 else dir_bytes(Path(lake) / table.split(".")[0])
         if keep is not None:
             shutil.rmtree(keep, ignore_errors=True)
             shutil.copytree(lake, keep, ignore=shutil.ignore_patterns(".staging"))
@@ -194,6 +252,12 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
                     c = case(f"{binary} {what}, {threads} thread(s){suffix}")
                     c.add(secs, rss)
                     c.parquet = written
+            if args.s3 is not None and threads == 1:
+                for suffix, bin_dir in bins:
+                    secs, rss, _, _ = run_job(bin_dir / binary, source_args, table, 1, False,
+                                              env, None, args.s3)
+                    case(f"{binary} parse+write, lake in S3 (loopback), 1 thread(s){suffix}"
+                         ).add(secs, rss)
         # The floor under any parser: gunzip (the jobs' zlib-rs) and count lines and separators.
         secs, rss, _ = measure([str(args.bin_dir / "sample-data"), "scan", "--separator",
                                 separator, source_args[1]])
@@ -432,15 +496,23 @@ def main() -> None:
                     help="keep this run's output as the baseline of the row check")
     ap.add_argument("--scaling", action="store_true", help="also run the jobs on all cores")
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--skip-s3", action="store_true",
+                    help="leave out the S3-lake case (moto's server on loopback)")
     ap.add_argument("--only", choices=["alb", "cloudfront"],
                     help="run one format's cases (default: both)")
     args = ap.parse_args()
 
-    env = {**os.environ, "INGEST_LOG_FORMAT": "json", "RUST_LOG": "warn"}
-    if args.only in (None, "alb"):
-        bench_alb(args, env)
-    if args.only in (None, "cloudfront"):
-        bench_cloudfront(args, env)
+    env = {**os.environ, "INGEST_LOG_FORMAT": "json", "RUST_LOG": "warn", **image_env()}
+    print(f"jobs run with GLIBC_TUNABLES={env['GLIBC_TUNABLES']} (the images' ENV)", flush=True)
+    args.s3 = None if args.skip_s3 else LoopbackS3()
+    try:
+        if args.only in (None, "alb"):
+            bench_alb(args, env)
+        if args.only in (None, "cloudfront"):
+            bench_cloudfront(args, env)
+    finally:
+        if args.s3 is not None:
+            args.s3.stop()
 
 
 if __name__ == "__main__":

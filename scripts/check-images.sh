@@ -213,6 +213,11 @@ for j in "${jobs[@]}"; do
   # One runtime stage for every image: the binary is always /usr/local/bin/job.
   [ "$entry" = "[/usr/local/bin/job]" ] || fail "$j: entrypoint is $entry"
   [ "$title" = "$j" ] || fail "$j: label org.opencontainers.image.title is '$title'"
+  # The allocator setting the memory figures were measured with (Dockerfile, scripts/bench.py).
+  env="$("${B[@]}" inspect --type image --format '{{.OCIv1.Config.Env}}' "$image")"
+  env="${env#[}"
+  [[ " ${env%]} " == *" GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 "* ]] ||
+    fail "$j: image env lacks the fixed mmap threshold: $env"
 
   # Contents: exactly the binary and the CA bundle.
   ctr="$("${B[@]}" from --quiet "$image")"

@@ -230,7 +230,8 @@ pub static FIELDS: [FieldSpec; FIELD_COUNT] = [
         "cs-uri-query",
         "cs_uri_query",
         Text,
-        "query string without '?', URL-encoded as logged",
+        "query string without '?', URL-encoded as logged: every parameter, where typed columns \
+         (telemetry's) take only the keys they know",
     ),
     spec(
         "cs(Cookie)",

@@ -253,6 +253,16 @@ impl RowBatch {
         self.bytes = 0;
     }
 
+    /// Empties the batch and returns its buffers to the allocator (after a batch larger than the
+    /// ones that follow).
+    pub fn clear_and_release(&mut self) {
+        for column in &mut self.columns {
+            *column = ColumnBuffer::new(column.ty);
+        }
+        self.rows = 0;
+        self.bytes = 0;
+    }
+
     /// Start a row. Write every column in schema order, then call [`RowWriter::finish`].
     pub fn start_row(&mut self) -> RowWriter<'_> {
         RowWriter {

@@ -1,5 +1,12 @@
 //! The push-proxy log table: the reference columns of the old loader, the split columns, and the
 //! newer ALB fields, in log order.
+//!
+//! Three columns repeat others verbatim: `client_and_port`, `target_and_port` and `request` are
+//! the fields as logged, which `client_ip`/`client_port`, `target_ip`/`target_port` and
+//! `request_method`/`request_url`/`request_http_version` split. They are the old loader's
+//! columns, kept because queries and dashboards written against its Snowflake table read them
+//! (about a seventh of the table's bytes: 6.7 of 45.7 MB on 256 MiB of logs). Drop them once no
+//! query does: Snowflake's `ACCESS_HISTORY` lists the columns each query read.
 
 use ingest_format::table::{Column, ColumnType::*, TableSchema};
 
@@ -16,13 +23,17 @@ pub static ALB_TABLE: TableSchema = TableSchema {
             "when the load balancer sent the response (UTC)",
         ),
         Column::new("elb", Text, "load balancer resource id"),
-        Column::new("client_and_port", Text, "client ip:port as logged"),
+        Column::new(
+            "client_and_port",
+            Text,
+            "client ip:port as logged (the old loader's column; see the module doc)",
+        ),
         Column::new("client_ip", Text, "client IP address (IPv4 or IPv6)"),
         Column::new("client_port", Int32, "client port"),
         Column::new(
             "target_and_port",
             Text,
-            "target ip:port as logged; NULL when no target",
+            "target ip:port as logged; NULL when no target (the old loader's column)",
         ),
         Column::new("target_ip", Text, "target IP address"),
         Column::new("target_port", Int32, "target port"),
@@ -53,7 +64,11 @@ pub static ALB_TABLE: TableSchema = TableSchema {
         ),
         Column::new("received_bytes", Int64, "request size in bytes"),
         Column::new("sent_bytes", Int64, "response size in bytes"),
-        Column::new("request", Text, "request line: method url http-version"),
+        Column::new(
+            "request",
+            Text,
+            "request line: method url http-version (the old loader's column)",
+        ),
         Column::new("request_method", Text, "method split from request"),
         Column::new("request_url", Text, "url split from request"),
         Column::new(

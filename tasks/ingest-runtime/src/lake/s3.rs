@@ -70,10 +70,10 @@ use super::{LakeError, PartTarget, key_of};
 use crate::source::S3Options;
 use crate::source::s3::classify;
 
-/// Bytes buffered per open part file before they are sent as one multipart part. S3 needs at
-/// least 5 MiB per part (except the last) and allows 10,000 parts: 8 MiB parts cap a part file
-/// at 78 GiB, far above one worker's day.
-pub(super) const PART_SIZE: usize = 8 << 20;
+/// Bytes buffered per open part file before they are sent as one multipart part: S3's minimum
+/// (except for the last part), since the buffer is part of a job's peak memory. S3 allows 10,000
+/// parts, so a part file can reach 48 GiB, far above the 2 GiB a part file is cut at.
+pub(super) const PART_SIZE: usize = 5 << 20;
 
 /// The list of the partition's current files: the read path (see "What readers see").
 pub const MANIFEST: &str = "_manifest.json";
@@ -770,16 +770,23 @@ impl MultipartWriter {
 }
 
 impl Write for MultipartWriter {
+    /// Takes at most what fills the part, so the buffer never passes [`PART_SIZE`] (a row group's
+    /// column chunk arrives in one write, and may be larger than a part).
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.buf.capacity() == 0 {
             self.buf
                 .reserve_exact(PART_SIZE.min(data.len().max(256 * 1024)));
         }
-        self.buf.extend_from_slice(data);
+        let taken = data.len().min(PART_SIZE - self.buf.len());
+        if self.buf.capacity() < self.buf.len() + taken {
+            // Grow straight to a part's size rather than by doubling past it.
+            self.buf.reserve_exact(PART_SIZE - self.buf.len());
+        }
+        self.buf.extend_from_slice(&data[..taken]);
         if self.buf.len() >= PART_SIZE {
             self.send_part().map_err(io::Error::other)?;
         }
-        Ok(data.len())
+        Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -1744,8 +1744,7 @@ mod tests {
             part.maybe_flush().unwrap();
         }
         assert_eq!(part.finish().unwrap(), rows as u64);
-        let reader =
-            parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let reader = read_back(&path);
         let meta = parquet::file::reader::FileReader::metadata(&reader);
         let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
         // The first group closes at exactly ROW_GROUP_ROWS rows, as DuckDB's do.
@@ -1761,6 +1760,10 @@ mod tests {
         };
         assert!(dictionary(0), "two distinct values: a dictionary pays");
         assert!(!dictionary(1), "every value distinct: plain");
+    }
+
+    fn read_back(path: &Path) -> parquet::file::reader::SerializedFileReader<File> {
+        parquet::file::reader::SerializedFileReader::new(File::open(path).unwrap()).unwrap()
     }
 
     #[test]
@@ -1782,8 +1785,7 @@ mod tests {
             part.maybe_flush().unwrap();
         }
         part.finish().unwrap();
-        let reader =
-            parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let reader = read_back(&path);
         let meta = parquet::file::reader::FileReader::metadata(&reader);
         assert!(
             meta.row_group(0)
@@ -1817,8 +1819,7 @@ mod tests {
             part.maybe_flush().unwrap();
         }
         part.finish().unwrap();
-        let reader =
-            parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let reader = read_back(&path);
         let meta = parquet::file::reader::FileReader::metadata(&reader);
         let has_stats = |col: usize| meta.row_group(0).column(col).statistics().is_some();
         assert!(has_stats(0), "repeating text keeps its min/max");
@@ -1891,11 +1892,7 @@ mod tests {
         }
         assert_eq!(part.finish().unwrap(), rows.len() as u64);
 
-        let reader =
-            parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
-        let reader_again = |path: &Path| {
-            parquet::file::reader::SerializedFileReader::new(File::open(path).unwrap()).unwrap()
-        };
+        let reader = read_back(&path);
         let meta = parquet::file::reader::FileReader::metadata(&reader).clone();
         let mut read = 0;
         for (got, want) in reader.into_iter().zip(&rows) {
@@ -1922,7 +1919,7 @@ mod tests {
 
         let group = meta.row_group(0);
         assert!(group.column(1).dictionary_page_offset().is_some());
-        let pages = parquet::file::reader::FileReader::get_row_group(&reader_again(&path), 0)
+        let pages = parquet::file::reader::FileReader::get_row_group(&read_back(&path), 0)
             .unwrap()
             .get_column_page_reader(1)
             .unwrap();

@@ -35,7 +35,7 @@ use crate::error::FailureKind;
 use crate::source::SourceError;
 use crate::table::{Column, ColumnBuffer, ColumnValues, RowBatch};
 use crate::time::Date;
-use chunk::{ColumnChunk, PageScratch};
+use chunk::{ClosedChunk, ColumnChunk, PageScratch};
 
 pub use s3::{MANIFEST, S3Lake, S3Staging, join_key};
 
@@ -789,11 +789,8 @@ impl OpenGroup {
         spare_pages.clear();
         let mut group = writer.next_row_group()?;
         for column in self.columns {
-            let (dictionary_page, mut data_pages, close) = match column {
-                ChunkEncoder::Own(chunk) => {
-                    let closed = chunk.close(scratch)?;
-                    (closed.dictionary_page, closed.data_pages, closed.close)
-                }
+            let mut closed = match column {
+                ChunkEncoder::Own(chunk) => chunk.close(scratch)?,
                 ChunkEncoder::Crate { writer, pages } => {
                     let close = (*writer).close()?;
                     let pages = std::mem::replace(
@@ -801,16 +798,20 @@ impl OpenGroup {
                         TrackedWrite::new(Vec::new()),
                     )
                     .into_inner()?;
-                    (Vec::new(), pages, close)
+                    ClosedChunk {
+                        dictionary_page: Vec::new(),
+                        data_pages: pages,
+                        close,
+                    }
                 }
             };
             let chunk = SplicedChunk {
-                head: &dictionary_page,
-                body: &data_pages,
+                head: &closed.dictionary_page,
+                body: &closed.data_pages,
             };
-            group.append_column(&chunk, close)?;
-            data_pages.clear();
-            spare_pages.push(data_pages);
+            group.append_column(&chunk, closed.close)?;
+            closed.data_pages.clear();
+            spare_pages.push(closed.data_pages);
         }
         group.close()?;
         Ok(())

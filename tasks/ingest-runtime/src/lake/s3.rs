@@ -74,6 +74,8 @@ use crate::source::s3::classify;
 /// (except for the last part), since the buffer is part of a job's peak memory. S3 allows 10,000
 /// parts, so a part file can reach 48 GiB, far above the 2 GiB a part file is cut at.
 pub(super) const PART_SIZE: usize = 5 << 20;
+/// A part file's first buffer, enough for a rejects file.
+const SMALL_PART: usize = 256 << 10;
 
 /// The list of the partition's current files: the read path (see "What readers see").
 pub const MANIFEST: &str = "_manifest.json";
@@ -773,14 +775,17 @@ impl Write for MultipartWriter {
     /// Takes at most what fills the part, so the buffer never passes [`PART_SIZE`] (a row group's
     /// column chunk arrives in one write, and may be larger than a part).
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.capacity() == 0 {
-            self.buf
-                .reserve_exact(PART_SIZE.min(data.len().max(256 * 1024)));
-        }
         let taken = data.len().min(PART_SIZE - self.buf.len());
-        if self.buf.capacity() < self.buf.len() + taken {
-            // Grow straight to a part's size rather than by doubling past it.
-            self.buf.reserve_exact(PART_SIZE - self.buf.len());
+        let needed = self.buf.len() + taken;
+        if self.buf.capacity() < needed {
+            // A small file (rejects) keeps a small buffer; a larger one gets a whole part's at
+            // once rather than growing by doubling.
+            let capacity = if needed <= SMALL_PART {
+                SMALL_PART
+            } else {
+                PART_SIZE
+            };
+            self.buf.reserve_exact(capacity - self.buf.len());
         }
         self.buf.extend_from_slice(&data[..taken]);
         if self.buf.len() >= PART_SIZE {

@@ -508,10 +508,18 @@ fn snappy(encoder: &mut snap::raw::Encoder, input: &[u8], out: &mut Vec<u8>) -> 
 /// written against the reference implementation expect.
 const MAX_PACKED_GROUPS: usize = 63;
 
-/// Appends `n` values of `bit_width` bits in Parquet's RLE/bit-packing hybrid: a run of 8 or
-/// more equal values becomes one RLE run (a count and the value), everything between is
-/// bit-packed 8 values at a time. Values a run needs to fill its last group of 8 are taken from
-/// the next repeat, so only the very end is padded (readers stop at the page's value count).
+/// Shortest repeat written as an RLE run. Shorter repeats are bit-packed with their neighbours:
+/// a page that switches between short RLE runs and short packed runs is slower to read than one
+/// long packed run, and no smaller once compressed. At 8 (the reference writer's threshold) a
+/// DuckDB group by over a 7-value dictionary column took 1.15x as long as over DuckDB's own
+/// file; at 64, 1.04x, and the file was 0.1% smaller.
+const MIN_RLE_RUN: usize = 64;
+
+/// Appends `n` values of `bit_width` bits in Parquet's RLE/bit-packing hybrid: a run of
+/// [`MIN_RLE_RUN`] or more equal values becomes one RLE run (a count and the value), everything
+/// between is bit-packed 8 values at a time. Values a run needs to fill its last group of 8 are
+/// taken from the next repeat, so only the very end is padded (readers stop at the page's value
+/// count).
 fn encode_hybrid(values: impl Iterator<Item = u64>, n: usize, bit_width: u8, out: &mut Vec<u8>) {
     let mut packed: Vec<u64> = Vec::with_capacity(8 * MAX_PACKED_GROUPS);
     let mut values = values.peekable();
@@ -525,7 +533,7 @@ fn encode_hybrid(values: impl Iterator<Item = u64>, n: usize, bit_width: u8, out
         }
         taken += run;
         let fill = (8 - packed.len() % 8) % 8;
-        if run >= 8 + fill {
+        if run >= MIN_RLE_RUN + fill {
             packed.extend(std::iter::repeat_n(value, fill));
             flush_packed(&mut packed, bit_width, out);
             put_uleb128(out, ((run - fill) as u64) << 1);
@@ -750,14 +758,14 @@ mod tests {
             (
                 11,
                 (0..5)
-                    .chain(std::iter::repeat_n(1500, 30))
+                    .chain(std::iter::repeat_n(1500, MIN_RLE_RUN + 30))
                     .chain(0..3)
                     .collect(),
             ),
             (20, (0..5000).map(|i| (i * 7919) % (1 << 20)).collect()),
             (
                 4,
-                std::iter::repeat_n(9, 9)
+                std::iter::repeat_n(9, MIN_RLE_RUN + 1)
                     .chain(std::iter::repeat_n(2, 7))
                     .collect(),
             ),
@@ -775,6 +783,16 @@ mod tests {
         let mut out = Vec::new();
         encode_hybrid(std::iter::repeat_n(1, 20_000), 20_000, 1, &mut out);
         assert!(out.len() <= 4, "{} bytes", out.len());
+        // Repeats shorter than MIN_RLE_RUN stay in one bit-packed run: a one-byte header
+        // (groups << 1 | 1), then 3 bits per value.
+        let short: Vec<u64> = (0..400)
+            .map(|i| (i / (MIN_RLE_RUN as u64 - 1)) % 8)
+            .collect();
+        let mut out = Vec::new();
+        encode_hybrid(short.iter().copied(), short.len(), 3, &mut out);
+        assert_eq!(usize::from(out[0]), (400 / 8) << 1 | 1);
+        assert_eq!(out.len(), 1 + 400 * 3 / 8);
+        assert_eq!(decode_hybrid(&out, 3, short.len()), short);
     }
 
     #[test]

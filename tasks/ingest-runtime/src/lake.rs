@@ -23,7 +23,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use parquet::basic::{Encoding, Type as PhysicalType};
+use parquet::basic::Encoding;
 use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
 use parquet::column::writer::{ColumnWriter, get_column_writer};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
@@ -55,8 +55,8 @@ const ROW_GROUP_ROWS: usize = 122_880;
 /// ...or when the memory it holds until it closes reaches this many bytes: its encoded, compressed
 /// column chunks, and the text columns' dictionaries and open pages. A full telemetry group
 /// reaches 24 MiB here (21 MiB of it encoded pages), an ALB one 13 MiB; the bound is for tables of
-/// wider rows. What this count cannot see (the number columns' open pages inside the Parquet
-/// crate's writer) is small.
+/// wider rows. What this count cannot see (the float and boolean columns' open pages inside the
+/// Parquet crate's writer) is small.
 const ROW_GROUP_MEMORY_BYTES: usize = 28 << 20;
 /// Row groups per part file before the writer moves on to a new file. The Parquet writer keeps
 /// every row group's metadata until the file is closed, so an unbounded file would grow memory
@@ -285,7 +285,7 @@ fn writer_properties(schema: &Type, plans: &[ColumnPlan]) -> Arc<WriterPropertie
         // Row-group statistics are what readers prune with; page-level statistics and page
         // indexes cost write time and writer memory for little gain on day partitions.
         .set_statistics_enabled(EnabledStatistics::Chunk)
-        // Page locations serve page skipping by page statistics, which are off; and the text
+        // Page locations serve page skipping by page statistics, which are off; and the own
         // chunk encoder writes none.
         .set_offset_index_disabled(true)
         .set_created_by(format!("ingest-runtime {}", env!("CARGO_PKG_VERSION")));
@@ -669,8 +669,8 @@ struct OpenGroup {
     rows: usize,
 }
 
-/// Text goes through the project's own encoder ([`ColumnChunk`]); numbers, timestamps and
-/// booleans through the Parquet crate's column writer.
+/// Text, integers and timestamps go through the project's own encoder ([`ColumnChunk`]); floats
+/// and booleans through the Parquet crate's column writer.
 enum ChunkEncoder {
     Own(Box<ColumnChunk>),
     Crate {
@@ -679,7 +679,7 @@ enum ChunkEncoder {
     },
 }
 
-/// Hands one batch of a number or boolean column to the Parquet crate's column writer.
+/// Hands one batch of a float or boolean column to the Parquet crate's column writer.
 fn write_with_crate(
     writer: &mut ColumnWriter<'static>,
     defs: &[i16],
@@ -687,12 +687,6 @@ fn write_with_crate(
 ) -> parquet::errors::Result<()> {
     let defs = Some(defs);
     match (writer, values) {
-        (ColumnWriter::Int32ColumnWriter(w), ColumnValues::Int32(v)) => {
-            w.write_batch(v, defs, None)
-        }
-        (ColumnWriter::Int64ColumnWriter(w), ColumnValues::Int64(v)) => {
-            w.write_batch(v, defs, None)
-        }
         (ColumnWriter::DoubleColumnWriter(w), ColumnValues::Float64(v)) => {
             w.write_batch(v, defs, None)
         }
@@ -733,7 +727,7 @@ impl OpenGroup {
                     .get_mut(i)
                     .map(std::mem::take)
                     .unwrap_or_default();
-                if column.physical_type() == PhysicalType::BYTE_ARRAY {
+                if ColumnChunk::takes(column.physical_type()) {
                     let chunk = ColumnChunk::new(column, *plan, buffer);
                     return ChunkEncoder::Own(Box::new(chunk));
                 }
@@ -768,6 +762,12 @@ impl OpenGroup {
             match (out, &col.values) {
                 (ChunkEncoder::Own(chunk), ColumnValues::Text { bytes, ends }) => {
                     chunk.write_text(&col.defs, bytes, ends, scratch)?;
+                }
+                (ChunkEncoder::Own(chunk), ColumnValues::Int32(v)) => {
+                    chunk.write_i32(&col.defs, v, scratch)?;
+                }
+                (ChunkEncoder::Own(chunk), ColumnValues::Int64(v)) => {
+                    chunk.write_i64(&col.defs, v, scratch)?;
                 }
                 (ChunkEncoder::Crate { writer, .. }, values) => {
                     write_with_crate(writer, &col.defs, values)?;
@@ -1959,6 +1959,19 @@ mod tests {
                 assert_eq!((s.min_opt(), s.max_opt()), (Some(&200), Some(&203)));
             }
             other => panic!("status statistics {other:?}"),
+        }
+        // Signed bounds: little-endian bytes compared as bytes would put -1,000,000 above 0.
+        let group_rows = &rows[..group.num_rows() as usize];
+        match group.column(4).statistics() {
+            Some(Statistics::Int64(s)) => {
+                let want = (
+                    group_rows.iter().map(|r| r.4).min(),
+                    group_rows.iter().map(|r| r.4).max(),
+                );
+                assert_eq!((s.min_opt().copied(), s.max_opt().copied()), want);
+                assert_eq!(want.0, Some(-1_000_000));
+            }
+            other => panic!("bytes statistics {other:?}"),
         }
         match group.column(5).statistics() {
             Some(Statistics::Double(s)) => {

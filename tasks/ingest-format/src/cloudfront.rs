@@ -600,7 +600,7 @@ impl CloudFrontReader {
         let mut start = 0usize;
         let mut pos = 0usize;
         let positions = layout.by_position.len();
-        for_each_tab(bytes, |tab| {
+        crate::swar::for_each(bytes, b'\t', |tab| {
             if pos < positions
                 && let Some(f) = layout.by_position[pos]
             {
@@ -800,33 +800,6 @@ impl<'a> Record<'a> {
 #[inline]
 fn is_null(value: &str) -> bool {
     value.is_empty() || value == "-"
-}
-
-/// Calls `f` with the position of every tab in `bytes`, in order, looking at eight bytes at a
-/// time: a line has a tab every dozen bytes or so, where one `memchr` call per field costs more in
-/// setting up than it saves.
-#[inline]
-fn for_each_tab(bytes: &[u8], mut f: impl FnMut(usize)) {
-    const TABS: u64 = u64::from_ne_bytes([b'\t'; 8]);
-    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-    let mut chunks = bytes.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ TABS;
-        // The high bit of each byte that is zero in `x` (a tab), exactly: the addition cannot
-        // carry from one byte into the next.
-        let mut tabs = !((x & LOW7).wrapping_add(LOW7) | x | LOW7);
-        while tabs != 0 {
-            f(base + (tabs.trailing_zeros() / 8) as usize);
-            tabs &= tabs - 1;
-        }
-        base += 8;
-    }
-    for (i, &b) in chunks.remainder().iter().enumerate() {
-        if b == b'\t' {
-            f(base + i);
-        }
-    }
 }
 
 /// A finite number of seconds. The common form, `[-]digits.digits` with at most 15 significant
@@ -1069,26 +1042,6 @@ mod tests {
         assert_eq!(sink.rows[0].int("c_port"), Some(443));
         assert_eq!(sink.rows[0].int("sc_content_len"), None);
         assert_eq!(sink.counter(COUNTER_NO_FIELDS_HEADER), 1);
-    }
-
-    #[test]
-    fn tabs_are_found_at_every_offset() {
-        // Lines of every length up to three words, a tab at each position or none: the word
-        // loop, the tail and the bit at each byte of a word.
-        for len in 0..24 {
-            for tab_at in (0..len).map(Some).chain([None]) {
-                let mut line: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-                line.extend_from_slice(&[0xC3, 0x89, 0x08, 0x0A, 0x89]);
-                if let Some(at) = tab_at {
-                    line[at] = b'\t';
-                    line[len - 1 - at] = b'\t';
-                }
-                let want: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b'\t').collect();
-                let mut got = Vec::new();
-                for_each_tab(&line, |i| got.push(i));
-                assert_eq!(got, want, "{line:?}");
-            }
-        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`csv`]: RFC 4180 records with quoted line breaks.
 //! - [`cloudfront`]: the CloudFront W3C access-log reader.
 //! - [`url`]: percent-decoding and query strings.
+//! - [`swar`]: byte searches eight bytes at a time, for short fields.
 //! - [`time`]: dates and timestamps, parsed and formatted without a calendar library.
 //! - `testing` (feature `testing`, tests only): an in-memory sink, fixture reader and mutators.
 
@@ -17,6 +18,7 @@ pub mod cloudfront;
 pub mod csv;
 pub mod format;
 pub mod lines;
+pub mod swar;
 pub mod table;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

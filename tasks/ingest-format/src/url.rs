@@ -39,7 +39,7 @@ impl Decoder {
     /// A query-string value as logged: AWS's encoding undone, then the client's form encoding
     /// (`+` is a space, `%XX` a byte).
     pub fn decode_query_value<'s>(&'s mut self, raw: &'s str) -> &'s str {
-        if !raw.as_bytes().iter().any(|&b| b == b'%' || b == b'+') {
+        if !is_form_encoded(raw) {
             return raw;
         }
         self.scratch.clear();
@@ -57,6 +57,12 @@ impl Decoder {
         }
         &self.text
     }
+}
+
+/// Whether a query-string value holds `%` or `+`, i.e. differs once decoded.
+#[inline]
+pub fn is_form_encoded(raw: &str) -> bool {
+    crate::swar::contains_either(raw.as_bytes(), b'%', b'+')
 }
 
 /// Percent-decodes `raw` onto `out`; `%` not followed by two hex digits stays as it is. With
@@ -134,20 +140,10 @@ impl<'q> Iterator for QueryPairs<'q> {
             if self.rest.is_empty() {
                 return None;
             }
-            // `&` and `=` are ASCII, so splitting the bytes keeps char boundaries. One pass finds
-            // both: pairs are a few bytes long, shorter than a `memchr` call pays off on.
+            // `&` and `=` are ASCII, so splitting the bytes keeps char boundaries.
             let bytes = self.rest.as_bytes();
-            let mut end = bytes.len();
-            let mut eq = None;
-            for (i, &b) in bytes.iter().enumerate() {
-                if b == b'&' {
-                    end = i;
-                    break;
-                }
-                if b == b'=' && eq.is_none() {
-                    eq = Some(i);
-                }
-            }
+            let end = crate::swar::find(bytes, b'&').unwrap_or(bytes.len());
+            let eq = crate::swar::find(&bytes[..end], b'=');
             let pair = &self.rest[..end];
             self.rest = self.rest.get(end + 1..).unwrap_or_default();
             if pair.is_empty() {

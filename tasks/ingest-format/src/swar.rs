@@ -54,17 +54,29 @@ pub fn find(bytes: &[u8], byte: u8) -> Option<usize> {
     rest.iter().position(|&b| b == byte).map(|i| base + i)
 }
 
+/// The position of the first `a` or `b` in `bytes`.
+#[inline]
+pub fn find_either(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let w = word(chunk);
+        let found = matches(w, a) | matches(w, b);
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    let rest = chunks.remainder();
+    rest.iter()
+        .position(|&c| c == a || c == b)
+        .map(|i| base + i)
+}
+
 /// Whether `bytes` holds `a` or `b`.
 #[inline]
 pub fn contains_either(bytes: &[u8], a: u8, b: u8) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let w = word(chunk);
-        if matches(w, a) | matches(w, b) != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&c| c == a || c == b)
+    find_either(bytes, a, b).is_some()
 }
 
 #[cfg(test)]
@@ -94,6 +106,8 @@ mod tests {
                 assert_eq!(got, want, "len {len}, at {at}");
                 assert_eq!(find(&bytes, b'&'), want.first().copied());
                 assert_eq!(contains_either(&bytes, b'+', b'&'), !want.is_empty());
+                let either = bytes.iter().position(|&c| c == b'&' || c == 0x80);
+                assert_eq!(find_either(&bytes, b'&', 0x80), either);
                 assert_eq!(contains_either(&bytes, b'%', b'!'), bytes.contains(&b'%'));
             }
         }

@@ -9,6 +9,7 @@ use std::io::BufRead;
 
 use ingest_format::format::{ReadError, RecordFormat, RecordSink};
 use ingest_format::lines::for_each_line;
+use ingest_format::swar;
 use ingest_format::table::{RowWriter, TableSchema};
 use ingest_format::time::parse_iso8601_utc_micros;
 
@@ -309,7 +310,10 @@ fn tokenize(line: &[u8], rec: &mut Record) -> Result<(), String> {
                 ));
             }
         } else {
-            let end = memchr::memchr(b' ', &line[pos..]).map_or(n, |off| pos + off);
+            // Unquoted fields are a dozen bytes or so: a word-at-a-time search beats a `memchr`
+            // call there (1.5% of a --dry-run), while quoted ones (request, user agent) are long
+            // enough for memchr's vector loop.
+            let end = swar::find(&line[pos..], b' ').map_or(n, |off| pos + off);
             span.start = pos;
             span.end = end;
             pos = end;

@@ -184,8 +184,8 @@ pub fn version_parts(v: &str) -> Option<[i32; 3]> {
                     n = n * 10 + i32::from(d - b'0');
                     digits += 1;
                 }
-                // A part ends at a dot; the last one also at the end or any other byte after
-                // it is a dot (`X.Y.Z.build`).
+                // A part ends at a dot; the third may also end the string. What follows the
+                // third part's dot is ignored (`X.Y.Z.build`).
                 Some(b'.') if digits > 0 => break,
                 None if i == 2 && digits > 0 => break,
                 _ => return None,

@@ -80,6 +80,18 @@ enum Values {
     Int64,
 }
 
+impl Values {
+    /// The values of a column of physical type `ty`, if this encoder writes them.
+    fn of(ty: PhysicalType) -> Option<Values> {
+        match ty {
+            PhysicalType::BYTE_ARRAY => Some(Values::Text),
+            PhysicalType::INT32 => Some(Values::Int32),
+            PhysicalType::INT64 => Some(Values::Int64),
+            _ => None,
+        }
+    }
+}
+
 pub(super) struct ColumnChunk {
     descr: ColumnDescPtr,
     values: Values,
@@ -183,12 +195,9 @@ impl ColumnChunk {
     /// `pages`: an empty buffer for the data pages, the one the same column used in the previous
     /// row group, so it is neither regrown by doubling nor returned to the allocator per group.
     pub fn new(descr: ColumnDescPtr, plan: ColumnPlan, pages: Vec<u8>) -> Self {
-        let values = match descr.physical_type() {
-            PhysicalType::BYTE_ARRAY => Values::Text,
-            PhysicalType::INT32 => Values::Int32,
-            PhysicalType::INT64 => Values::Int64,
-            other => unreachable!("{other} columns are written by the crate's writer"),
-        };
+        let ty = descr.physical_type();
+        let values = Values::of(ty)
+            .unwrap_or_else(|| unreachable!("{ty} columns are written by the crate's writer"));
         let text = values == Values::Text;
         ColumnChunk {
             descr,
@@ -212,10 +221,7 @@ impl ColumnChunk {
 
     /// Whether this chunk takes values of `ty`.
     pub fn takes(ty: PhysicalType) -> bool {
-        matches!(
-            ty,
-            PhysicalType::BYTE_ARRAY | PhysicalType::INT32 | PhysicalType::INT64
-        )
+        Values::of(ty).is_some()
     }
 
     /// Bytes held until the chunk closes: its encoded pages, dictionary and open page.

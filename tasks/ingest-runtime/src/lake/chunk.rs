@@ -765,22 +765,12 @@ impl Dictionary {
             return last;
         }
         let hash = self.hasher.hash_one(value);
-        let mask = self.slots.len() - 1;
-        let mut slot = self.home(hash) & mask;
-        loop {
-            match self.slots[slot] {
-                0 => break,
-                occupied => {
-                    let index = occupied - 1;
-                    if self.hashes[index as usize] == hash && self.entry(index) == value {
-                        self.last = Some(index);
-                        return index;
-                    }
-                    slot = (slot + 1) & mask;
-                }
-            }
+        match self.probe(hash, |dict, index| {
+            dict.hashes[index as usize] == hash && dict.entry(index) == value
+        }) {
+            Ok(index) => index,
+            Err(slot) => self.insert(slot, hash, value),
         }
-        self.insert(slot, hash, value)
     }
 
     /// The index of an integer: `key` its bits, `value` its little-endian bytes.
@@ -792,22 +782,31 @@ impl Dictionary {
         {
             return last;
         }
+        match self.probe(key, |dict, index| dict.hashes[index as usize] == key) {
+            Ok(index) => index,
+            Err(slot) => self.insert(slot, key, value),
+        }
+    }
+
+    /// Looks `hash` up: `Ok` with the index of the entry `is_it` accepts, or `Err` with the
+    /// empty slot where the value goes.
+    #[inline(always)]
+    fn probe(&mut self, hash: u64, is_it: impl Fn(&Self, u32) -> bool) -> Result<u32, usize> {
         let mask = self.slots.len() - 1;
-        let mut slot = self.home(key) & mask;
+        let mut slot = self.home(hash) & mask;
         loop {
             match self.slots[slot] {
-                0 => break,
+                0 => return Err(slot),
                 occupied => {
                     let index = occupied - 1;
-                    if self.hashes[index as usize] == key {
+                    if is_it(self, index) {
                         self.last = Some(index);
-                        return index;
+                        return Ok(index);
                     }
                     slot = (slot + 1) & mask;
                 }
             }
         }
-        self.insert(slot, key, value)
     }
 
     /// A key's first slot (before masking). Text keys are already hashes; integer keys are

@@ -1983,6 +1983,81 @@ mod tests {
     }
 
     #[test]
+    fn plain_chunks_snappy_cannot_shrink_are_stored_uncompressed() {
+        use parquet::basic::Compression;
+        use parquet::record::Field;
+        static COLS: &[Column] = &[
+            Column::new("request_id", ColumnType::Text, "random: Snappy gains nothing"),
+            Column::new("path", ColumnType::Text, "unique but repetitive: Snappy pays"),
+            Column::new("agent", ColumnType::Text, "a dictionary with random indices"),
+            Column::new("port", ColumnType::Int32, "random, unique enough for plain"),
+        ];
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            // xorshift64: reproducible noise without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        type Row = (String, String, String, i32);
+        let rows: Vec<Row> = (0..50_000)
+            .map(|i| {
+                let id = (0..20)
+                    .map(|_| char::from(ALPHABET[(next() % 64) as usize]))
+                    .collect();
+                let path = format!("/api/v4/users/{i}/teams/unread?include_collapsed_threads=true");
+                let agent = format!("agent-{}", next() % 200);
+                (id, path, agent, (next() % 64_000) as i32 + 1024)
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part-00000.parquet");
+        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), COLS, &[]);
+        for r in &rows {
+            let mut row = part.batch().start_row();
+            row.text(Some(&r.0))
+                .text(Some(&r.1))
+                .text(Some(&r.2))
+                .i32(Some(r.3));
+            row.finish();
+            part.maybe_flush().unwrap();
+        }
+        part.finish().unwrap();
+
+        let reader = read_back(&path);
+        let meta = parquet::file::reader::FileReader::metadata(&reader).clone();
+        let column = |i: usize| meta.row_group(0).column(i);
+        assert_eq!(column(0).compression(), Compression::UNCOMPRESSED);
+        assert_eq!(
+            column(0).compressed_size(),
+            column(0).uncompressed_size(),
+            "stored as encoded"
+        );
+        assert_eq!(column(1).compression(), Compression::SNAPPY);
+        assert!(column(1).compressed_size() * 2 < column(1).uncompressed_size());
+        assert!(column(2).dictionary_page_offset().is_some());
+        assert_eq!(
+            column(2).compression(),
+            Compression::SNAPPY,
+            "the dictionary page shares the chunk's codec"
+        );
+        assert_eq!(column(3).compression(), Compression::UNCOMPRESSED);
+        let mut read = 0;
+        for (got, want) in reader.into_iter().zip(&rows) {
+            let got = got.unwrap();
+            let fields: Vec<&Field> = got.get_column_iter().map(|(_, f)| f).collect();
+            assert!(matches!(fields[0], Field::Str(s) if *s == want.0));
+            assert!(matches!(fields[1], Field::Str(s) if *s == want.1));
+            assert!(matches!(fields[2], Field::Str(s) if *s == want.2));
+            assert!(matches!(fields[3], Field::Int(v) if *v == want.3));
+            read += 1;
+        }
+        assert_eq!(read, rows.len());
+    }
+
+    #[test]
     fn a_spliced_chunk_reads_as_one_buffer_from_any_offset() {
         let chunk = SplicedChunk {
             head: b"dict",

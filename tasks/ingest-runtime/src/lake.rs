@@ -1987,9 +1987,21 @@ mod tests {
         use parquet::basic::Compression;
         use parquet::record::Field;
         static COLS: &[Column] = &[
-            Column::new("request_id", ColumnType::Text, "random: Snappy gains nothing"),
-            Column::new("path", ColumnType::Text, "unique but repetitive: Snappy pays"),
-            Column::new("agent", ColumnType::Text, "a dictionary with random indices"),
+            Column::new(
+                "request_id",
+                ColumnType::Text,
+                "random: Snappy gains nothing",
+            ),
+            Column::new(
+                "path",
+                ColumnType::Text,
+                "unique but repetitive: Snappy pays",
+            ),
+            Column::new(
+                "agent",
+                ColumnType::Text,
+                "a dictionary with random indices",
+            ),
             Column::new("port", ColumnType::Int32, "random, unique enough for plain"),
         ];
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -463,9 +463,10 @@ fn push_record(out: &mut Vec<u8>, body: &[u8]) {
 /// Reads the records of one sorted run.
 struct RunReader {
     source: RunSource,
-    /// Buffered bytes not yet consumed.
+    /// Read buffer: bytes `pos..filled` are read and not yet consumed.
     buf: Vec<u8>,
     pos: usize,
+    filled: usize,
     /// Current record body.
     current: Vec<u8>,
 }
@@ -484,6 +485,7 @@ impl RunReader {
     fn memory(data: Vec<u8>) -> RunReader {
         RunReader {
             source: RunSource::Memory,
+            filled: data.len(),
             buf: data,
             pos: 0,
             current: Vec::new(),
@@ -500,6 +502,7 @@ impl RunReader {
             },
             buf: Vec::new(),
             pos: 0,
+            filled: 0,
             current: Vec::new(),
         }
     }
@@ -512,7 +515,7 @@ impl RunReader {
 
     /// Makes `n` bytes available at `pos`; false at the end of the run.
     fn fill(&mut self, n: usize) -> io::Result<bool> {
-        if self.buf.len() - self.pos >= n {
+        if self.filled - self.pos >= n {
             return Ok(true);
         }
         let RunSource::File {
@@ -524,16 +527,22 @@ impl RunReader {
         else {
             return Ok(false);
         };
-        self.buf.drain(..self.pos);
+        // The unread tail moves to the front and the read goes after it. The buffer is zeroed
+        // only when it grows: zeroing it before every read was 5% of this merge.
+        self.buf.copy_within(self.pos..self.filled, 0);
+        self.filled -= self.pos;
         self.pos = 0;
-        while self.buf.len() < n && *next < *end {
-            let want = ((*end - *next) as usize).min((*chunk).max(n - self.buf.len()));
-            let at = self.buf.len();
-            self.buf.resize(at + want, 0);
-            file.read_exact_at(&mut self.buf[at..], *next)?;
+        while self.filled < n && *next < *end {
+            let want = ((*end - *next) as usize).min((*chunk).max(n - self.filled));
+            let to = self.filled + want;
+            if self.buf.len() < to {
+                self.buf.resize(to, 0);
+            }
+            file.read_exact_at(&mut self.buf[self.filled..to], *next)?;
+            self.filled = to;
             *next += want as u64;
         }
-        Ok(self.buf.len() >= n)
+        Ok(self.filled >= n)
     }
 
     /// Moves to the next record; false at the end.
@@ -853,6 +862,46 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("No space left on device"), "{text}");
+    }
+
+    /// Reads smaller than a record: every record crosses reads, and the unread tail of each read
+    /// moves to the front of the buffer.
+    #[test]
+    fn spilled_runs_read_back_whole_through_any_read_size() {
+        let bodies: Vec<Vec<u8>> = (0..40u8)
+            .map(|i| {
+                (0..(i as usize * 3) % 23 + 1)
+                    .map(|k| i ^ k as u8)
+                    .collect()
+            })
+            .collect();
+        let mut run = Vec::new();
+        for body in &bodies {
+            push_record(&mut run, body);
+        }
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, b"other run").unwrap();
+        std::io::Write::write_all(&mut file, &run).unwrap();
+        let file = Arc::new(file);
+        for chunk in [1, 3, 7, 64, 4096] {
+            let mut reader = RunReader::file(file.clone(), 9, run.len() as u64);
+            reader.set_chunk(chunk);
+            let mut got = Vec::new();
+            while reader.advance().unwrap() {
+                got.push(reader.current.clone());
+            }
+            assert_eq!(got, bodies, "reads of {chunk} bytes");
+        }
+        let mut cut = RunReader::file(file, 9, run.len() as u64 - 1);
+        cut.set_chunk(5);
+        let err = loop {
+            match cut.advance() {
+                Ok(true) => {}
+                Ok(false) => panic!("the last record is cut"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

@@ -892,8 +892,8 @@ impl Dictionary {
 
 /// `a == b` without a call to `memcmp` for values of up to 16 bytes (most dictionary values:
 /// methods, edge locations, dates, result types): two overlapping loads per side. Every text
-/// value of a dictionary column is compared once or twice, and the call was 4% of a telemetry
-/// run's instructions.
+/// value of a dictionary column is compared once or twice, and the `memcmp` calls alone were
+/// 1.7% of a telemetry run's instructions.
 #[inline(always)]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();

@@ -56,7 +56,7 @@ pub fn find(bytes: &[u8], byte: u8) -> Option<usize> {
 
 /// The position of the first `a` or `b` in `bytes`.
 #[inline]
-pub fn find_either(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
+fn find_either(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
     let mut chunks = bytes.chunks_exact(8);
     let mut base = 0;
     for chunk in &mut chunks {

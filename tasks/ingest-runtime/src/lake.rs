@@ -1733,9 +1733,7 @@ mod tests {
 
     #[test]
     fn batches_join_large_row_groups_and_only_repeating_columns_get_a_dictionary() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("part-00000.parquet");
-        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), COLS, &[]);
+        let (_dir, path, mut part) = local_part(COLS);
         let rows = 200_000i64;
         for i in 0..rows {
             let mut row = part.batch().start_row();
@@ -1763,6 +1761,15 @@ mod tests {
         assert!(!dictionary(1), "every value distinct: plain");
     }
 
+    /// A part writer for `columns` at `part-00000.parquet` in a new temporary directory (kept
+    /// while the returned guard lives).
+    fn local_part(columns: &[Column]) -> (tempfile::TempDir, PathBuf, PartWriter) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part-00000.parquet");
+        let part = PartWriter::new(Some(PartTarget::Local(path.clone())), columns, &[]);
+        (dir, path, part)
+    }
+
     fn read_back(path: &Path) -> parquet::file::reader::SerializedFileReader<File> {
         parquet::file::reader::SerializedFileReader::new(File::open(path).unwrap()).unwrap()
     }
@@ -1775,9 +1782,7 @@ mod tests {
             Column::new("padding", ColumnType::Text, ""),
             Column::new("second_of_hour", ColumnType::Int64, "repeats, but not soon"),
         ];
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("part-00000.parquet");
-        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), WIDE, &[]);
+        let (_dir, path, mut part) = local_part(WIDE);
         let padding = "p".repeat(600);
         for i in 0..20_000i64 {
             let mut row = part.batch().start_row();
@@ -1805,9 +1810,7 @@ mod tests {
             Column::new("server_id", ColumnType::Text, "unique, sorted"),
             Column::new("bytes", ColumnType::Int64, "a number"),
         ];
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("part-00000.parquet");
-        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), STATS_COLS, &[]);
+        let (_dir, path, mut part) = local_part(STATS_COLS);
         for i in 0..5_000u64 {
             let scrambled = format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let sorted = format!("{i:08}");
@@ -1877,9 +1880,7 @@ mod tests {
                 )
             })
             .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("part-00000.parquet");
-        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), COLS, &[]);
+        let (_dir, path, mut part) = local_part(COLS);
         for r in &rows {
             let mut row = part.batch().start_row();
             row.text(r.0.as_deref())
@@ -2024,9 +2025,7 @@ mod tests {
                 (id, path, agent, (next() % 64_000) as i32 + 1024)
             })
             .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("part-00000.parquet");
-        let mut part = PartWriter::new(Some(PartTarget::Local(path.clone())), COLS, &[]);
+        let (_dir, path, mut part) = local_part(COLS);
         for r in &rows {
             let mut row = part.batch().start_row();
             row.text(Some(&r.0))

@@ -78,29 +78,10 @@ impl PageScratch {
     }
 }
 
-/// What a chunk's values are: text, or little-endian integers of 4 or 8 bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Values {
-    Text,
-    Int32,
-    Int64,
-}
-
-impl Values {
-    /// The values of a column of physical type `ty`, if this encoder writes them.
-    fn of(ty: PhysicalType) -> Option<Values> {
-        match ty {
-            PhysicalType::BYTE_ARRAY => Some(Values::Text),
-            PhysicalType::INT32 => Some(Values::Int32),
-            PhysicalType::INT64 => Some(Values::Int64),
-            _ => None,
-        }
-    }
-}
-
 pub(super) struct ColumnChunk {
+    /// The column; its physical type says what the values are (text, or little-endian integers
+    /// of 4 or 8 bytes).
     descr: ColumnDescPtr,
-    values: Values,
     statistics: bool,
     /// `Some` while values are dictionary-encoded; kept (closed to new values) after a fallback.
     dictionary: Option<Dictionary>,
@@ -210,12 +191,13 @@ impl ColumnChunk {
     /// row group, so it is neither regrown by doubling nor returned to the allocator per group.
     pub fn new(descr: ColumnDescPtr, plan: ColumnPlan, pages: Vec<u8>) -> Self {
         let ty = descr.physical_type();
-        let values = Values::of(ty)
-            .unwrap_or_else(|| unreachable!("{ty} columns are written by the crate's writer"));
-        let text = values == Values::Text;
+        assert!(
+            Self::takes(ty),
+            "{ty} columns are written by the crate's writer"
+        );
+        let text = ty == PhysicalType::BYTE_ARRAY;
         ColumnChunk {
             descr,
-            values,
             statistics: plan.statistics,
             dictionary: plan.dictionary.then(|| Dictionary::new(text)),
             plain_fallback: false,
@@ -234,9 +216,12 @@ impl ColumnChunk {
         }
     }
 
-    /// Whether this chunk takes values of `ty`.
+    /// Whether this chunk takes values of `ty`: the one list of the types this encoder writes.
     pub fn takes(ty: PhysicalType) -> bool {
-        Values::of(ty).is_some()
+        matches!(
+            ty,
+            PhysicalType::BYTE_ARRAY | PhysicalType::INT32 | PhysicalType::INT64
+        )
     }
 
     /// Bytes held until the chunk closes: its encoded pages, dictionary and open page.
@@ -291,7 +276,7 @@ impl ColumnChunk {
         values: &[i32],
         scratch: &mut PageScratch,
     ) -> Result<()> {
-        debug_assert!(self.values == Values::Int32);
+        debug_assert_eq!(self.descr.physical_type(), PhysicalType::INT32);
         let keyed = values
             .iter()
             .map(|&v| (u64::from(v as u32), v.to_le_bytes()));
@@ -305,7 +290,7 @@ impl ColumnChunk {
         values: &[i64],
         scratch: &mut PageScratch,
     ) -> Result<()> {
-        debug_assert!(self.values == Values::Int64);
+        debug_assert_eq!(self.descr.physical_type(), PhysicalType::INT64);
         let keyed = values.iter().map(|&v| (v as u64, v.to_le_bytes()));
         self.write_fixed(defs, keyed, scratch)
     }
@@ -542,11 +527,11 @@ impl ColumnChunk {
             .set_dictionary_page_offset(dictionary_offset);
         if self.statistics {
             let nulls = Some(self.totals.nulls);
-            builder = match (self.bounds, self.values) {
+            builder = match (self.bounds, self.descr.physical_type()) {
                 (Bounds::Text { min, max }, _) => builder
                     .set_statistics(text_statistics(min, max, distinct, self.totals.nulls))
                     .set_unencoded_byte_array_data_bytes(Some(self.totals.value_bytes)),
-                (Bounds::Int(bounds), Values::Int32) => {
+                (Bounds::Int(bounds), PhysicalType::INT32) => {
                     // Stored from i32 values, so the bounds fit.
                     let (min, max) = bounds.map(|(lo, hi)| (lo as i32, hi as i32)).unzip();
                     builder.set_statistics(Statistics::int32(min, max, distinct, nulls, false))

@@ -13,6 +13,11 @@
 //!
 //! Rows are kept as logged: the reference table "might contain duplicate rows" (the same
 //! `x_edge_request_id` twice); downloads are counted once per `x_edge_request_id` downstream.
+//!
+//! Columns that repeat others: `uri`, which the derived columns parse; `logdate` and `logtime`,
+//! which `log_at` combines; `useragent`, which `user_agent` decodes. They are reference columns of
+//! the old warehouse's table, kept because its SQL reads them; drop them once Snowflake's
+//! `ACCESS_HISTORY` shows no query does.
 
 use std::io::BufRead;
 

@@ -5,10 +5,13 @@ Cases, all on one thread unless --scaling: the job parsing and writing Parquet, 
 --dry-run (parse only), the floor under any parser (`sample-data scan`: gunzip with the jobs'
 zlib-rs and count lines and separators), DuckDB's typed read_csv -> COPY TO Parquet (snappy; what
 an engineer would write instead of the job) and DuckDB's read_csv of every column as VARCHAR into
-memory. The job's parse+write also runs with the lake in S3 (moto's S3 server on loopback), where
-production writes it: the multipart buffers count in its peak RSS. Then the
-bytes of both Parquet outputs (per shared column and for the columns only ours has) and two typical
-queries timed over each, with the ratios.
+memory. For telemetry also DuckDB writing the job's two tables: the typed columns plus the query
+parameters (regexp_extract, url_decode) and server_daily (a group by with arg_max), as SQL would
+write what the job writes; the typed reference alone does a part of the job's work. The job's
+parse+write also runs with the lake in S3 (moto's S3 server on loopback), where production writes
+it: the multipart buffers count in its peak RSS. Then the bytes of both Parquet outputs (per shared
+column and for the columns only ours has) and two typical queries timed over each, with the
+ratios.
 
 With --before-bin-dir the job cases also run with those binaries, alternating with the current
 ones (paired runs: both see the same machine load). The job's output is kept in
@@ -216,11 +219,12 @@ def duck(sql: list[str], fetch: str | None = None) -> tuple[float, int, str]:
 
 
 FLOOR = "decode + line split + separator count (zlib-rs), 1 thread"
+SAME_TABLES = "DuckDB typed read_csv + query parameters + server_daily -> Parquet, 1 thread"
 
 
 def bench(args, name: str, binary: str, source_args: list[str], table: str, env: dict,
           typed_csv: str, typed_select: str, varchar_csv: str, queries: dict[str, tuple],
-          shared: dict[str, str], separator: str) -> None:
+          shared: dict[str, str], separator: str, same_tables: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     work = args.data_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -276,6 +280,11 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
         secs, rss, _ = duck([f"CREATE TABLE t AS SELECT * FROM {varchar_csv}"],
                             "SELECT count(*) FROM t")
         case("DuckDB read_csv all VARCHAR -> memory, 1 thread").add(secs, rss)
+        if same_tables:
+            secs, rss, _ = duck(same_tables)
+            c = case(SAME_TABLES)
+            c.add(secs, rss)
+            c.parquet = dir_bytes(work / f"{name}-duckdb-tables")
 
     print(f"\n{name}: {uncompressed / 2**20:.0f} MiB uncompressed, {rows} lines, "
           f"best of {args.repeat}, {cores} cores (shared)\n")
@@ -295,6 +304,10 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
         print(f"\nspeed, job parse+write / DuckDB typed: {ref.best / job.best:.2f}x "
               f"(goal >= 2); Parquet bytes ours / DuckDB: {job.parquet / ref.parquet:.2f}",
               flush=True)
+        if same_tables:
+            same = cases[SAME_TABLES]
+            print(f"speed, job parse+write / DuckDB writing the job's tables: "
+                  f"{same.best / job.best:.2f}x", flush=True)
     # DuckDB in this process would grow it, and a child's peak RSS (ru_maxrss) starts from its
     # parent's at fork: analyse in a fresh process so later cases stay measured alone.
     proc = multiprocessing.get_context("spawn").Process(target=analyse, args=(
@@ -485,7 +498,58 @@ def bench_cloudfront(args, env: dict) -> None:
             "SELECT useragent, count(*) FROM {src} GROUP BY 1 ORDER BY 2 DESC LIMIT 20",) * 2,
     }
     bench(args, "cloudfront", "telemetry", ["--source", str(source)], "diagnostics.log_entries",
-          env, typed_csv, typed_select, varchar_csv, queries, shared, "\\t")
+          env, typed_csv, typed_select, varchar_csv, queries, shared, "\\t",
+          telemetry_tables(typed_csv, args.data_dir / "work" / "cloudfront-duckdb-tables"))
+
+
+def telemetry_tables(typed_csv: str, out: Path) -> list[str]:
+    """DuckDB statements that write what the telemetry job writes: log_entries with the query
+    parameters typed (first value per key, AWS's then the client's URL encoding undone, malformed
+    values NULL) and server_daily (per server and day, the latest ping, the pings counted, the
+    exclusion flag). On the bench's 256 MiB they give the job's values: the same parameter columns
+    and server_daily rows (EXCEPT ALL both ways, lineage left out)."""
+    def param(key: str) -> str:
+        raw = f"nullif(regexp_extract(cs_uri_query, '(?:^|&){key}=([^&]*)', 1), '')"
+        return f"url_decode(url_decode({raw}))"
+
+    def count(key: str) -> str:
+        # Counts are not negative: -1 is a malformed value (NULL), as in the job.
+        return f"TRY_CAST(TRY_CAST({param(key)} AS UBIGINT) AS BIGINT)"
+
+    version = "'^(\\d{1,6})\\.(\\d{1,6})\\.(\\d{1,6})(?:\\.|$)'"
+    parts = ", ".join(f"TRY_CAST(regexp_extract(version, {version}, {i}) AS INTEGER) AS version_{p}"
+                      for i, p in ((1, "major"), (2, "minor"), (3, "patch")))
+    select = (
+        "*, logdate + logtime AS log_at, url_decode(url_decode(useragent)) AS user_agent, "
+        f"{param('id')} AS server_id, {param('b')} AS version, {parts}, "
+        f"TRY_CAST({param('be')} AS BOOLEAN) AS is_enterprise_ready, "
+        f"{param('db')} AS database_type, {param('os')} AS operating_system, "
+        f"{count('uc')} AS count_users, {count('tc')} AS count_teams, "
+        f"{count('auc')} AS count_active_users, "
+        f"TRY_CAST({param('ut')} AS BOOLEAN) AS has_run_unit_tests")
+    latest = ", ".join(f"'{c}': {c}" for c in (
+        "version", "version_major", "version_minor", "version_patch", "is_enterprise_ready",
+        "database_type", "operating_system", "count_users", "count_teams", "count_active_users",
+        "has_run_unit_tests"))
+    daily = (
+        "SELECT logdate AS date, server_id, max(log_at) AS log_at, count(*) AS pings, "
+        f"arg_max({{'server_ip': cip, {latest}}}, log_at) AS latest, "
+        "bool_or(coalesce(has_run_unit_tests, false)) AS unit_tests, "
+        "bool_or(coalesce(count_users < count_active_users, false)) AS users_lt_active "
+        "FROM log_entries WHERE uri = '/security' AND method = 'GET' "
+        "AND starts_with(user_agent, 'Go-http-client/') AND server_id IS NOT NULL GROUP BY ALL")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return [
+        f"CREATE TEMP TABLE log_entries AS SELECT {select} FROM {typed_csv}",
+        f"COPY log_entries TO '{out}/log_entries.parquet' (FORMAT parquet, COMPRESSION snappy)",
+        "COPY (SELECT date, server_id, log_at, pings, latest.*, "
+        "unit_tests OR users_lt_active AS is_excluded, CASE "
+        "WHEN unit_tests AND users_lt_active THEN 'ran unit tests; active users > users' "
+        "WHEN unit_tests THEN 'ran unit tests' WHEN users_lt_active THEN 'active users > users' "
+        f"END AS exclusion_reason FROM ({daily}) ORDER BY date, server_id) "
+        f"TO '{out}/server_daily.parquet' (FORMAT parquet, COMPRESSION snappy)",
+    ]
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 # Runs of each query per file; the bench prints the best.
@@ -224,7 +225,8 @@ SAME_TABLES = "DuckDB typed read_csv + query parameters + server_daily -> Parque
 
 def bench(args, name: str, binary: str, source_args: list[str], table: str, env: dict,
           typed_csv: str, typed_select: str, varchar_csv: str, queries: dict[str, tuple],
-          shared: dict[str, str], separator: str, same_tables: list[str] | None = None) -> None:
+          shared: dict[str, str], separator: str,
+          same_tables: Callable[[Path], list[str]] | None = None) -> None:
     cores = os.cpu_count() or 1
     work = args.data_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -281,10 +283,13 @@ def bench(args, name: str, binary: str, source_args: list[str], table: str, env:
                             "SELECT count(*) FROM t")
         case("DuckDB read_csv all VARCHAR -> memory, 1 thread").add(secs, rss)
         if same_tables:
-            secs, rss, _ = duck(same_tables)
+            tables_dir = work / f"{name}-duckdb-tables"
+            shutil.rmtree(tables_dir, ignore_errors=True)
+            tables_dir.mkdir()
+            secs, rss, _ = duck(same_tables(tables_dir))
             c = case(SAME_TABLES)
             c.add(secs, rss)
-            c.parquet = dir_bytes(work / f"{name}-duckdb-tables")
+            c.parquet = dir_bytes(tables_dir)
 
     print(f"\n{name}: {uncompressed / 2**20:.0f} MiB uncompressed, {rows} lines, "
           f"best of {args.repeat}, {cores} cores (shared)\n")
@@ -499,15 +504,15 @@ def bench_cloudfront(args, env: dict) -> None:
     }
     bench(args, "cloudfront", "telemetry", ["--source", str(source)], "diagnostics.log_entries",
           env, typed_csv, typed_select, varchar_csv, queries, shared, "\\t",
-          telemetry_tables(typed_csv, args.data_dir / "work" / "cloudfront-duckdb-tables"))
+          lambda out: telemetry_tables(typed_csv, out))
 
 
 def telemetry_tables(typed_csv: str, out: Path) -> list[str]:
-    """DuckDB statements that write what the telemetry job writes: log_entries with the query
-    parameters typed (first value per key, AWS's then the client's URL encoding undone, malformed
-    values NULL) and server_daily (per server and day, the latest ping, the pings counted, the
-    exclusion flag). On the bench's 256 MiB they give the job's values: the same parameter columns
-    and server_daily rows (EXCEPT ALL both ways, lineage left out)."""
+    """DuckDB statements that write what the telemetry job writes, into the directory `out`:
+    log_entries with the query parameters typed (first value per key, AWS's then the client's URL
+    encoding undone, malformed values NULL) and server_daily (per server and day, the latest ping,
+    the pings counted, the exclusion flag). On the bench's 256 MiB they give the job's values:
+    the same parameter columns and server_daily rows (EXCEPT ALL both ways, lineage left out)."""
     def param(key: str) -> str:
         raw = f"nullif(regexp_extract(cs_uri_query, '(?:^|&){key}=([^&]*)', 1), '')"
         return f"url_decode(url_decode({raw}))"
@@ -538,8 +543,6 @@ def telemetry_tables(typed_csv: str, out: Path) -> list[str]:
         "bool_or(coalesce(count_users < count_active_users, false)) AS users_lt_active "
         "FROM log_entries WHERE uri = '/security' AND method = 'GET' "
         "AND starts_with(user_agent, 'Go-http-client/') AND server_id IS NOT NULL GROUP BY ALL")
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
     return [
         f"CREATE TEMP TABLE log_entries AS SELECT {select} FROM {typed_csv}",
         f"COPY log_entries TO '{out}/log_entries.parquet' (FORMAT parquet, COMPRESSION snappy)",

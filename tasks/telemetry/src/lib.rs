@@ -14,10 +14,10 @@
 //! parameter columns parse; `logdate` and `logtime`, which `log_at` combines; `useragent`, which
 //! `user_agent` decodes. They are reference columns of the old warehouse's table, kept because its
 //! SQL reads them (its models parsed the query string themselves), and because a parameter that
-//! was malformed (NULL and counted) can still be read from the raw string. `cs_uri_query` is the table's largest
-//! column: 29.9 of 115.0 MB of `log_entries` on 256 MiB of logs; the others are 1.8 MB together.
-//! Drop them once no query reads them: Snowflake's `ACCESS_HISTORY` lists the columns each query
-//! read.
+//! was malformed (NULL and counted) can still be read from the raw string. `cs_uri_query` is the
+//! table's largest column: 29.9 of 115.0 MB of `log_entries` on 256 MiB of logs; the others are
+//! 1.8 MB together. Drop them once no query reads them: Snowflake's `ACCESS_HISTORY` lists the
+//! columns each query read.
 
 pub mod daily;
 pub mod params;

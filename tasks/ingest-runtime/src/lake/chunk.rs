@@ -411,8 +411,12 @@ impl ColumnChunk {
         };
         let uncompressed = page_bytes.len();
         let body = match self.codec {
-            Some(Compression::UNCOMPRESSED) => Bytes::copy_from_slice(page_bytes),
-            Some(_) => snappy(&mut scratch.snappy, page_bytes, &mut scratch.compressed)?,
+            Some(codec) => page_body(
+                codec,
+                page_bytes,
+                &mut scratch.snappy,
+                &mut scratch.compressed,
+            )?,
             None => {
                 let compressed = snappy(&mut scratch.snappy, page_bytes, &mut scratch.compressed)?;
                 // A dictionary chunk keeps Snappy: its dictionary page shares the codec, and
@@ -471,11 +475,12 @@ impl ColumnChunk {
                 }
             }
             let uncompressed = dict.plain.len();
-            let body = if self.codec == Some(Compression::UNCOMPRESSED) {
-                Bytes::copy_from_slice(&dict.plain)
-            } else {
-                snappy(&mut scratch.snappy, &dict.plain, &mut scratch.compressed)?
-            };
+            let body = page_body(
+                self.codec.unwrap_or(CODEC),
+                &dict.plain,
+                &mut scratch.snappy,
+                &mut scratch.compressed,
+            )?;
             let page = Page::DictionaryPage {
                 buf: body,
                 num_values: dict.entries.len() as u32,
@@ -634,6 +639,21 @@ fn utf8_floor(v: &[u8], limit: usize) -> usize {
 }
 
 /// Compresses `input` (the whole page body) as one Snappy block.
+/// A page's body in the chunk's codec: every page of a chunk, its dictionary page too, is stored
+/// the way the chunk's metadata says.
+fn page_body(
+    codec: Compression,
+    page: &[u8],
+    encoder: &mut snap::raw::Encoder,
+    out: &mut Vec<u8>,
+) -> Result<Bytes> {
+    if codec == Compression::UNCOMPRESSED {
+        Ok(Bytes::copy_from_slice(page))
+    } else {
+        snappy(encoder, page, out)
+    }
+}
+
 fn snappy(encoder: &mut snap::raw::Encoder, input: &[u8], out: &mut Vec<u8>) -> Result<Bytes> {
     let need = snap::raw::max_compress_len(input.len());
     if out.len() < need {

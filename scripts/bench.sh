@@ -10,14 +10,18 @@
 #   scripts/bench.sh --only cloudfront        # or --only alb
 #   scripts/bench.sh --save-baseline          # keep this output; later runs check their rows
 #   scripts/bench.sh --before-bin-dir DIR     # also run older binaries, alternating (paired)
+#   BENCH_BIN_DIR=DIR scripts/bench.sh        # these binaries (push-logs, telemetry, sample-data),
+#                                             # no build: e.g. the images' static ones
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ingest-tasks/target}"
 export INGEST_VENV="${INGEST_VENV:-$HOME/.cache/ingest-tasks/venv}"
 scripts/setup-venv.sh >/dev/null
-echo "== release build (takes a while the first time)"
-cargo build --release --locked -p push-logs -p telemetry -p sample-data
+if [ -z "${BENCH_BIN_DIR:-}" ]; then
+  echo "== release build (takes a while the first time)"
+  cargo build --release --locked -p push-logs -p telemetry -p sample-data
+fi
 exec "$INGEST_VENV/bin/python" scripts/bench.py \
-  --bin-dir "$CARGO_TARGET_DIR/release" \
+  --bin-dir "${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}" \
   --data-dir "${BENCH_DIR:-$HOME/.cache/ingest-tasks/bench}" \
   --size "${BENCH_SIZE:-256MiB}" "$@"

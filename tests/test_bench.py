@@ -1,4 +1,4 @@
-"""The benchmark (scripts/bench.py, the README's bench command) on a tiny input: it must run, print
+"""The benchmark (scripts/bench.sh, the README's bench command) on a tiny input: it must run, print
 every case with its figures, the ratios and budgets derived from those figures, the Parquet size
 and query tables, and its row check must pass on an unchanged build and fail on changed rows.
 
@@ -31,12 +31,12 @@ BUDGET = re.compile(r"^budget, (?P<goal>.+?): (?P<goal_s>[\d.]+) s; --dry-run \(
 
 
 def run_bench(data_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    bins = Path(os.environ.get("INGEST_RELEASE_BIN_DIR") or bin_dir())
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench.py"), "--bin-dir", str(bins),
-         "--data-dir", str(data_dir), "--size", "2MiB", *extra],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
+    """The README's command, scripts/bench.sh, on binaries already built (no release build)."""
+    env = {**os.environ, "INGEST_VENV": sys.prefix, "BENCH_DIR": str(data_dir),
+           "BENCH_SIZE": "2MiB",
+           "BENCH_BIN_DIR": os.environ.get("INGEST_RELEASE_BIN_DIR") or str(bin_dir())}
+    return subprocess.run([str(REPO / "scripts" / "bench.sh"), *extra], env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def sections(stdout: str) -> dict[str, str]:

@@ -152,11 +152,11 @@ def measure(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
         proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code  # reaped here: Popen must not wait for it again
         out_file.seek(0)
         err_file.seek(0)
         out, err = out_file.read(), err_file.read()
-    code = proc.returncode
     if code != 0:
         sys.exit(f"{cmd[0]} failed ({code}):\n{err.decode()[-2000:]}")
     return elapsed, usage.ru_maxrss * 1024, out.decode()

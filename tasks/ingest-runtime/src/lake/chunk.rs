@@ -638,7 +638,6 @@ fn utf8_floor(v: &[u8], limit: usize) -> usize {
     end
 }
 
-/// Compresses `input` (the whole page body) as one Snappy block.
 /// A page's body in the chunk's codec: every page of a chunk, its dictionary page too, is stored
 /// the way the chunk's metadata says.
 fn page_body(
@@ -654,6 +653,7 @@ fn page_body(
     }
 }
 
+/// Compresses `input` (the whole page body) as one Snappy block.
 fn snappy(encoder: &mut snap::raw::Encoder, input: &[u8], out: &mut Vec<u8>) -> Result<Bytes> {
     let need = snap::raw::max_compress_len(input.len());
     if out.len() < need {
